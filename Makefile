@@ -1,0 +1,34 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   create .venv, install, and answer a question about the bundled sample article
+#   make test   create .venv, install, then lint, type-check and run the test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU build of torch; a plain "torch" pulls a multi-GB CUDA build.
+TORCH ?= torch==2.13.0
+QUESTION ?= Who is China's lead trade negotiator?
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: demo test lint install clean
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/articlebot ask "$(QUESTION)"
+
+test: $(VENV)/.installed lint
+	$(PY) -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check bot retrieval config tests
+	$(VENV)/bin/mypy
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

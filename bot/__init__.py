@@ -1,0 +1,1 @@
+"""articlebot adapters: the Discord bot and the command line."""

@@ -1,0 +1,175 @@
+"""The one typed settings object.
+
+Precedence, lowest first: the defaults below (mirrored, with comments, in ``default.toml``),
+a TOML file (``--config`` / ``ARTICLEBOT_CONFIG``), ``ARTICLEBOT_*`` environment variables
+(nested keys joined by ``__``, e.g. ``ARTICLEBOT_LLM__N_GPU_LAYERS=-1``), then CLI flags.
+Secrets (the Discord token, API keys) are never fields here: they are read from the
+environment at the point of use, so they cannot end up in a dump of the settings.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "articlebot"
+
+
+class _Section(BaseModel):
+    # A misspelt key is an error, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmbeddingSettings(_Section):
+    model: str = "packaged"
+    device: str = "auto"
+    batch_size: int = Field(64, ge=1)
+    title_prefix: bool = True
+
+
+class ChunkingSettings(_Section):
+    max_tokens: int = Field(128, ge=16, le=256)
+    overlap_sentences: int = Field(0, ge=0, le=3)
+
+
+class SearchSettings(_Section):
+    top_k: int = Field(4, ge=1, le=50)
+    candidates: int = Field(30, ge=1, le=500)
+    fusion: Literal["rrf", "weighted"] = "weighted"
+    rrf_k: int = Field(60, ge=1)
+    dense_weight: float = Field(0.7, ge=0.0, le=1.0)
+    min_score: float = Field(0.25, ge=-1.0, le=1.0)
+    faiss_threads: int = Field(1, ge=1)
+
+
+class LLMSettings(_Section):
+    backend: Literal["llamacpp", "openai"] = "llamacpp"
+    model: str = "packaged"
+    n_ctx: int = Field(2048, ge=256)
+    n_threads: int = Field(0, ge=0)
+    n_gpu_layers: int = -1
+    max_tokens: int = Field(48, ge=1)
+    summary_max_tokens: int = Field(160, ge=16)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    prompt_style: Literal["auto", "completion", "chat"] = "auto"
+    base_url: str = "http://127.0.0.1:8080/v1"
+    api_key_env: str = "ARTICLEBOT_OPENAI_API_KEY"
+    timeout_s: float = Field(60.0, gt=0)
+    retries: int = Field(2, ge=0)
+
+
+class AnswerSettings(_Section):
+    max_context_tokens: int = Field(600, ge=64)
+    history_turns: int = Field(3, ge=0, le=20)
+    require_grounded_answer: bool = True
+    min_grounding: float = Field(0.5, ge=0.0, le=1.0)
+    quote_chars: int = Field(160, ge=20)
+
+
+class LimitsSettings(_Section):
+    max_file_bytes: int = Field(10 * 1024 * 1024, ge=1)
+    max_question_chars: int = Field(1000, ge=1)
+    max_title_chars: int = Field(200, ge=1)
+    url_timeout_s: float = Field(15.0, gt=0)
+    allow_private_urls: bool = False
+
+
+class DiscordSettings(_Section):
+    admin_role: str = ""
+    cooldown_s: float = Field(5.0, ge=0)
+    queue_size: int = Field(16, ge=1)
+    edit_interval_s: float = Field(1.0, ge=0.2)
+    shard_count: int | Literal["auto"] | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ARTICLEBOT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    default_collection: str = "default"
+    preload_sample: bool = True
+    log_level: str = "INFO"
+    embedding: EmbeddingSettings = EmbeddingSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    search: SearchSettings = SearchSettings()
+    llm: LLMSettings = LLMSettings()
+    answer: AnswerSettings = AnswerSettings()
+    limits: LimitsSettings = LimitsSettings()
+    discord: DiscordSettings = DiscordSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _ACTIVE_TOML.get("path")
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+_ACTIVE_TOML: dict[str, Path | None] = {"path": None}
+
+
+class ConfigError(ValueError):
+    """The configuration file or an override is invalid; the message is for the user."""
+
+
+def _deep_set(target: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = target
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value
+
+
+def load_settings(
+    config_file: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
+    """Build the settings: defaults < TOML file < environment < ``overrides`` (CLI flags).
+
+    ``overrides`` keys may be dotted (``"llm.n_threads"``).
+    """
+    from pydantic import ValidationError
+
+    path = config_file or os.environ.get("ARTICLEBOT_CONFIG") or None
+    if path is not None:
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"Config file {path} does not exist.")
+    init: dict[str, Any] = {}
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _deep_set(init, key, value)
+    _ACTIVE_TOML["path"] = path
+    try:
+        return Settings(**init)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"Invalid setting {where}: {first['msg']}.") from None
+    except Exception as exc:  # malformed TOML surfaces as a decode error
+        raise ConfigError(f"Could not read config file {path}: {exc}.") from None
+    finally:
+        _ACTIVE_TOML["path"] = None

@@ -1,0 +1,323 @@
+"""The one facade the CLI and the Discord bot use: ingest, list, remove, search, ask, summarize.
+
+Built once at start-up; models load lazily on first use (or eagerly with ``warm_up``). Every
+method is blocking and thread-safe: async callers run them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from config import Settings
+from retrieval import answer as answering
+from retrieval import prompts
+from retrieval.chunking import chunk_paragraphs
+from retrieval.collection import Collection, check_collection_name
+from retrieval.documents import ParsedDocument, parse_document, read_path
+from retrieval.embedding import Embedder
+from retrieval.errors import InputError, NotFoundError
+from retrieval.fetch import fetch_url
+from retrieval.llm import (
+    LLM,
+    Completion,
+    LlamaCppLLM,
+    OpenAICompatibleLLM,
+    TokenCallback,
+    resolve_gguf,
+)
+from retrieval.search import SearchParams, hybrid_search
+from retrieval.summarize import summarize_text
+from retrieval.types import Answer, ArticleInfo, IngestResult, Passage, Summary, Turn
+
+log = logging.getLogger(__name__)
+
+SAMPLE_NAME = "china-us-trade-talks.txt"
+
+
+def sample_article_bytes() -> bytes:
+    return resources.files("retrieval").joinpath("sample", SAMPLE_NAME).read_bytes()
+
+
+def content_hash(document: ParsedDocument) -> str:
+    return hashlib.sha256(document.text.encode()).hexdigest()
+
+
+def build_llm(settings: Settings) -> LLM:
+    cfg = settings.llm
+    if cfg.backend == "openai":
+        import os
+
+        return OpenAICompatibleLLM(
+            cfg.base_url, cfg.model, api_key=os.environ.get(cfg.api_key_env) or None,
+            timeout_s=cfg.timeout_s, retries=cfg.retries, temperature=cfg.temperature,
+            style=cfg.prompt_style,
+        )
+    path = resolve_gguf(cfg.model, settings.data_dir / "models")
+    key = (str(path), cfg.n_ctx, cfg.n_threads, cfg.n_gpu_layers, cfg.temperature,
+           cfg.prompt_style)
+    with _SHARED_LOCK:
+        # One in-process model per configuration: engines built by tests or eval share it.
+        if key not in _SHARED_LLMS:
+            _SHARED_LLMS[key] = LlamaCppLLM(
+                path, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads, n_gpu_layers=cfg.n_gpu_layers,
+                temperature=cfg.temperature, style=cfg.prompt_style)
+        return _SHARED_LLMS[key]
+
+
+_SHARED_LLMS: dict[tuple[object, ...], LlamaCppLLM] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+class Engine:
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None,
+                 llm: LLM | None = None):
+        self.settings = settings
+        self.embedder = embedder or Embedder(
+            settings.embedding.model, device=settings.embedding.device,
+            batch_size=settings.embedding.batch_size)
+        self._llm = llm
+        self._collections: dict[str, Collection] = {}
+        self._lock = threading.RLock()
+        self._configure_faiss()
+
+    def _configure_faiss(self) -> None:
+        import faiss
+
+        faiss.omp_set_num_threads(self.settings.search.faiss_threads)
+
+    # -- life cycle ---------------------------------------------------------------------
+    @property
+    def llm(self) -> LLM:
+        with self._lock:
+            if self._llm is None:
+                self._llm = build_llm(self.settings)
+            return self._llm
+
+    def warm_up(self) -> None:
+        """Load both models and open the default collection (the bot does this at start)."""
+        self.embedder.load()
+        self.llm.load()
+        self.collection(self.settings.default_collection)
+
+    def close(self) -> None:
+        with self._lock:
+            for collection in self._collections.values():
+                collection.close()
+            self._collections.clear()
+
+    def collection(self, name: str | None = None) -> Collection:
+        name = check_collection_name(name or self.settings.default_collection)
+        with self._lock:
+            found = self._collections.get(name)
+            if found is None:
+                directory = self.settings.data_dir / "collections" / name
+                found = Collection(directory, name, self.embedder_dimension())
+                self._collections[name] = found
+                if name == self.settings.default_collection:
+                    self._preload_sample(found)
+            return found
+
+    def embedder_dimension(self) -> int:
+        return 384 if self.embedder.is_local else self.embedder.dimension
+
+    def _preload_sample(self, collection: Collection) -> None:
+        if not self.settings.preload_sample or collection.store.get_meta("sample_loaded"):
+            return
+        document = parse_document(sample_article_bytes(), SAMPLE_NAME)
+        self._store_document(collection, document, added_by="articlebot")
+        collection.store.set_meta("sample_loaded", "1")
+        log.info("preloaded the sample article into collection %s", collection.name)
+
+    # -- ingestion ----------------------------------------------------------------------
+    def ingest_bytes(self, data: bytes, name: str, *, collection: str | None = None,
+                     title: str | None = None, added_by: str | None = None,
+                     content_type: str | None = None, source: str | None = None
+                     ) -> IngestResult:
+        limits = self.settings.limits
+        document = parse_document(data, name, title=title, content_type=content_type,
+                                  max_bytes=limits.max_file_bytes,
+                                  max_title_chars=limits.max_title_chars)
+        if source:
+            document = ParsedDocument(document.title, document.paragraphs, source)
+        return self._store_document(self.collection(collection), document, added_by=added_by)
+
+    def ingest_path(self, path: Path, *, collection: str | None = None,
+                    title: str | None = None, added_by: str | None = None) -> IngestResult:
+        data = read_path(path, max_bytes=self.settings.limits.max_file_bytes)
+        return self.ingest_bytes(data, path.name, collection=collection, title=title,
+                                 added_by=added_by, source=str(path))
+
+    def ingest_url(self, url: str, *, collection: str | None = None, title: str | None = None,
+                   added_by: str | None = None) -> IngestResult:
+        limits = self.settings.limits
+        fetched = fetch_url(url, timeout_s=limits.url_timeout_s, max_bytes=limits.max_file_bytes,
+                            allow_private=limits.allow_private_urls)
+        return self.ingest_bytes(fetched.data, fetched.name, collection=collection, title=title,
+                                 added_by=added_by, content_type=fetched.content_type,
+                                 source=fetched.url)
+
+    def _store_document(self, collection: Collection, document: ParsedDocument, *,
+                        added_by: str | None) -> IngestResult:
+        started = time.perf_counter()
+        digest = content_hash(document)
+        existing = collection.store.article_by_hash(digest)
+        if existing is not None:
+            return IngestResult(existing, "unchanged", time.perf_counter() - started)
+        chunks = chunk_paragraphs(document.paragraphs, self.embedder.count_tokens,
+                                  max_tokens=self.settings.chunking.max_tokens,
+                                  overlap_sentences=self.settings.chunking.overlap_sentences)
+        if not chunks:
+            raise InputError(f"{document.source} has no text to index.")
+        prefix = f"{document.title}\n" if self.settings.embedding.title_prefix else ""
+        vectors = self.embedder.embed([prefix + c.text for c in chunks])
+        collection.check_writable()
+        replaced = collection.store.article_by_title(document.title) is not None
+        info, added_ids, removed_ids = collection.store.put_article(
+            title=document.title, source=document.source, content_hash=digest,
+            text=document.text, chunks=chunks, vectors=vectors, added_by=added_by)
+        collection.apply(added_ids, vectors, removed_ids)
+        status: Literal["added", "replaced"] = "replaced" if replaced else "added"
+        return IngestResult(info, status, time.perf_counter() - started)
+
+    # -- articles -----------------------------------------------------------------------
+    def list_articles(self, collection: str | None = None) -> list[ArticleInfo]:
+        return self.collection(collection).store.list_articles()
+
+    def get_article(self, ref: str | int, collection: str | None = None) -> ArticleInfo:
+        """An article by id or title (case-insensitive); NotFoundError otherwise."""
+        store = self.collection(collection).store
+        text = str(ref).strip()
+        found = store.article_by_id(int(text)) if text.isdigit() else None
+        found = found or store.article_by_title(text)
+        if found is None:
+            raise NotFoundError(f"No article {text!r} in this collection.")
+        return found
+
+    def remove(self, ref: str | int, collection: str | None = None) -> ArticleInfo:
+        target = self.collection(collection)
+        info = self.get_article(ref, collection)
+        target.check_writable()
+        removed = target.store.delete_article(info.id)
+        target.apply([], np.zeros((0, target.dimension), np.float32), removed)
+        return info
+
+    # -- search and answers -------------------------------------------------------------
+    def _check_question(self, question: str) -> str:
+        question = " ".join(question.split())
+        if not question:
+            raise InputError("The question is empty.")
+        limit = self.settings.limits.max_question_chars
+        if len(question) > limit:
+            raise InputError(f"The question is {len(question)} characters long; "
+                             f"the limit is {limit}.")
+        return question
+
+    def search(self, query: str, *, collection: str | None = None, article: str | None = None,
+               k: int | None = None) -> list[Passage]:
+        query = self._check_question(query)
+        target = self.collection(collection)
+        allowed = self._allowed_chunks(target, article, collection)
+        cfg = self.settings.search
+        params = SearchParams(k or cfg.top_k, max(cfg.candidates, k or 0), cfg.fusion, cfg.rrf_k,
+                              cfg.dense_weight)
+        return hybrid_search(target, self.embedder.embed_query(query), query, params, allowed)
+
+    def _allowed_chunks(self, target: Collection, article: str | None,
+                        collection: str | None) -> np.ndarray | None:
+        if article is None or not str(article).strip():
+            return None
+        info = self.get_article(article, collection)
+        return np.asarray(target.store.chunk_ids_of_article(info.id), dtype=np.int64)
+
+    def ask(self, question: str, *, collection: str | None = None, article: str | None = None,
+            history: Sequence[Turn] = (), on_token: TokenCallback | None = None) -> Answer:
+        started = time.perf_counter()
+        question = self._check_question(question)
+        history = list(history)[-self.settings.answer.history_turns:] if \
+            self.settings.answer.history_turns else []
+        # Follow-ups ("what did he say next?") retrieve with the previous question as context.
+        query = " ".join([*(t.question for t in history[-1:]), question])
+        passages = self.search(query[-self.settings.limits.max_question_chars:],
+                               collection=collection, article=article)
+        timings = {"retrieval_s": time.perf_counter() - started}
+        passages = self._fit_context(passages)
+        context_tokens = sum(self.llm.count_tokens(p.text) for p in passages)
+        if not passages or max(p.dense for p in passages) < self.settings.search.min_score:
+            timings["total_s"] = time.perf_counter() - started
+            return Answer(answering.ABSTAIN_TEXT, True, [], timings, passages, context_tokens)
+        completion = self._generate(question, passages, history, on_token)
+        timings["first_token_s"] = timings["retrieval_s"] + (completion.first_token_s or
+                                                             completion.seconds)
+        timings["generation_s"] = completion.seconds
+        timings["tokens"] = completion.tokens
+        text = answering.clean_answer(completion.text) if self._completion_style() else \
+            completion.text.strip()
+        abstained = answering.is_refusal(text) or (
+            self.settings.answer.require_grounded_answer
+            and answering.grounding(text, passages) < self.settings.answer.min_grounding)
+        citations = [] if abstained else answering.cite(
+            text, question, passages, self.settings.answer.quote_chars)
+        timings["total_s"] = time.perf_counter() - started
+        return Answer(answering.ABSTAIN_TEXT if abstained else text, abstained, citations,
+                      timings, passages, context_tokens)
+
+    def _completion_style(self) -> bool:
+        return self.llm.prompt_style() == "completion"
+
+    def _fit_context(self, passages: list[Passage]) -> list[Passage]:
+        budget = self.settings.answer.max_context_tokens
+        kept: list[Passage] = []
+        for passage in passages:
+            cost = self.llm.count_tokens(passage.text)
+            if kept and cost > budget:
+                break
+            kept.append(passage)
+            budget -= cost
+        return kept
+
+    def _generate(self, question: str, passages: list[Passage], history: list[Turn],
+                  on_token: TokenCallback | None) -> Completion:
+        max_tokens = self.settings.llm.max_tokens
+        if self._completion_style():
+            prompt = prompts.completion_prompt(question, passages, history)
+            return self.llm.complete(prompt, max_tokens=max_tokens, stop=["\n"],
+                                     on_token=on_token)
+        messages = prompts.chat_messages(question, passages, history)
+        return self.llm.chat(messages, max_tokens=max_tokens * 4, on_token=on_token)
+
+    # -- summaries ----------------------------------------------------------------------
+    def summarize(self, article: str | None = None, *, collection: str | None = None,
+                  length: Literal["short", "long"] = "short",
+                  on_token: TokenCallback | None = None) -> Summary:
+        started = time.perf_counter()
+        if length not in ("short", "long"):
+            raise InputError("Length must be short or long.")
+        target = self.collection(collection)
+        if article is None or not str(article).strip():
+            articles = target.store.list_articles()
+            if len(articles) != 1:
+                raise InputError("Name the article to summarise (see the article list)."
+                                 if articles else "There are no articles to summarise yet.")
+            info = articles[0]
+        else:
+            info = self.get_article(article, collection)
+        cached = target.store.cached_summary(info.content_hash, length, self.llm.name)
+        if cached is not None:
+            if on_token is not None:
+                on_token(cached)
+            return Summary(info, cached, length, True,
+                           {"total_s": time.perf_counter() - started})
+        text = summarize_text(self.llm, self.settings, info.title,
+                              target.store.chunks_of_article(info.id), length, on_token)
+        target.store.save_summary(info.content_hash, length, self.llm.name, text)
+        return Summary(info, text, length, False, {"total_s": time.perf_counter() - started})
+

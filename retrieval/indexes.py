@@ -1,0 +1,265 @@
+"""The rebuildable indexes of a collection: FAISS (dense) and BM25 (sparse).
+
+Both are keyed by the chunk ids of SQLite. They are written atomically (temporary file, fsync,
+``os.replace``) and described by a manifest naming the SQLite generation they reflect, so a
+stale, truncated or missing index is detected on load and rebuilt from SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+_WORD = re.compile(r"[^\W_]+(?:['’.][^\W_]+)*", re.UNICODE)
+
+
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+_STOPWORDS: frozenset[str] | None = None
+
+
+def bm25_tokens(text: str) -> list[str]:
+    """Lower-cased words without English stop words; "U.S." and "Trump's" stay whole."""
+    global _STOPWORDS
+    if _STOPWORDS is None:
+        _STOPWORDS = _stopwords()
+    words = (w.replace("’", "'").replace(".", "") for w in _WORD.findall(text.lower()))
+    return [w[:-2] if w.endswith("'s") else w for w in words if w and w not in _STOPWORDS]
+
+
+def _faiss() -> Any:
+    """faiss, untyped: its SWIG stubs do not describe the numpy-friendly wrappers we call."""
+    import faiss
+
+    return faiss
+
+
+def fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves either the old or the new file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+class DenseIndex:
+    """Inner-product FAISS index over unit vectors (= cosine), with stable int64 ids."""
+
+    def __init__(self, dimension: int, index: Any = None):
+        faiss = _faiss()
+
+        self.dimension = dimension
+        self.index = index if index is not None else faiss.IndexIDMap2(
+            faiss.IndexFlatIP(dimension))
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    def add(self, ids: Sequence[int] | np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids):
+            self.index.add_with_ids(
+                np.ascontiguousarray(vectors, dtype=np.float32),
+                np.asarray(ids, dtype=np.int64),
+            )
+
+    def remove(self, ids: Sequence[int]) -> None:
+        if len(ids):
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+
+    def search(
+        self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``k`` (scores, ids) for one query vector; ``allowed`` restricts the ids."""
+        faiss = _faiss()
+
+        if self.size == 0 or k <= 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        params = None
+        if allowed is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed.astype(np.int64)))
+        scores, ids = self.index.search(
+            query.reshape(1, -1).astype(np.float32), min(k, self.size), params=params)
+        keep = ids[0] >= 0
+        return scores[0][keep], ids[0][keep]
+
+    def similarity(self, query: np.ndarray, ids: Sequence[int]) -> np.ndarray:
+        """Exact cosine between ``query`` and the stored vectors of ``ids``."""
+        if not len(ids):
+            return np.zeros(0, np.float32)
+        vectors = np.vstack([self.index.reconstruct(int(i)) for i in ids])
+        return np.asarray(vectors @ query.astype(np.float32), dtype=np.float32)
+
+    def to_bytes(self) -> bytes:
+        faiss = _faiss()
+
+        return bytes(faiss.serialize_index(self.index))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> DenseIndex:
+        faiss = _faiss()
+
+        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        return cls(int(index.d), index)
+
+
+class SparseIndex:
+    """BM25 (bm25s, Lucene variant) over chunk texts; rebuilt as a whole when chunks change."""
+
+    def __init__(self, ids: np.ndarray, retriever: Any):
+        self.ids = ids
+        self.retriever = retriever
+        self._position = {int(chunk_id): i for i, chunk_id in enumerate(ids)}
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def build(cls, ids: np.ndarray, texts: Sequence[str]) -> SparseIndex:
+        import bm25s
+
+        retriever = bm25s.BM25()
+        if len(texts):
+            # An empty token list would break the index: give such chunks a placeholder word.
+            corpus = [bm25_tokens(t) or ["\x00"] for t in texts]
+            retriever.index(corpus, show_progress=False)
+        return cls(np.asarray(ids, dtype=np.int64), retriever)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of every chunk (aligned with ``self.ids``) for ``query``."""
+        tokens = [t for t in bm25_tokens(query) if t in getattr(self.retriever, "vocab_dict", {})]
+        if not tokens or self.size == 0:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self.retriever.get_scores(tokens), dtype=np.float32)
+
+    def search(
+        self, query: str, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.scores(query)
+        if allowed is not None:
+            mask = np.zeros(self.size, dtype=bool)
+            positions = [self._position[int(i)] for i in allowed if int(i) in self._position]
+            mask[positions] = True
+            scores = np.where(mask, scores, 0.0)
+        k = min(k, int(np.count_nonzero(scores)))
+        if k <= 0:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        return scores[top], self.ids[top]
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        if self.size:
+            self.retriever.save(str(directory))
+        np.save(directory / "ids.npy", self.ids)
+        for file in directory.iterdir():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+        fsync_dir(directory)
+
+    @classmethod
+    def load(cls, directory: Path) -> SparseIndex:
+        import bm25s
+
+        ids = np.load(directory / "ids.npy")
+        retriever = bm25s.BM25.load(str(directory)) if len(ids) else bm25s.BM25()
+        return cls(ids, retriever)
+
+
+MANIFEST = "manifest.json"
+
+
+def save_indexes(directory: Path, generation: int, dense: DenseIndex, sparse: SparseIndex) -> None:
+    """Write both indexes under new names, then switch the manifest to them atomically."""
+    directory.mkdir(parents=True, exist_ok=True)
+    dense_name, sparse_name = f"dense-{generation}.faiss", f"bm25-{generation}"
+    atomic_write_bytes(directory / dense_name, dense.to_bytes())
+    tmp_sparse = Path(tempfile.mkdtemp(dir=directory, prefix=".bm25-"))
+    try:
+        sparse.save(tmp_sparse)
+        shutil.rmtree(directory / sparse_name, ignore_errors=True)
+        os.replace(tmp_sparse, directory / sparse_name)
+    except BaseException:
+        shutil.rmtree(tmp_sparse, ignore_errors=True)
+        raise
+    manifest = {
+        "generation": generation,
+        "dense": dense_name,
+        "sparse": sparse_name,
+        "chunks": dense.size,
+    }
+    atomic_write_bytes(directory / MANIFEST, json.dumps(manifest).encode())
+    _remove_stale(directory, keep={dense_name, sparse_name, MANIFEST})
+
+
+def _remove_stale(directory: Path, keep: set[str]) -> None:
+    for entry in directory.iterdir():
+        if entry.name in keep:
+            continue
+        if entry.name.startswith(("dense-", "bm25-", ".dense-", ".bm25-", f".{MANIFEST}")):
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def load_indexes(
+    directory: Path, generation: int, chunk_count: int
+) -> tuple[DenseIndex, SparseIndex] | str:
+    """Load both indexes if they match SQLite; otherwise return why they must be rebuilt."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+    except FileNotFoundError:
+        return "no index files"
+    except (OSError, ValueError) as exc:
+        return f"unreadable index manifest ({exc})"
+    if manifest.get("generation") != generation:
+        return f"index generation {manifest.get('generation')} != database generation {generation}"
+    try:
+        dense = DenseIndex.from_bytes((directory / manifest["dense"]).read_bytes())
+        sparse = SparseIndex.load(directory / manifest["sparse"])
+    except Exception as exc:  # truncated or missing files: faiss and numpy raise many types
+        return f"unreadable index files ({type(exc).__name__}: {exc})"
+    if not dense.size == sparse.size == chunk_count:
+        return (
+            f"index counts (faiss {dense.size}, bm25 {sparse.size}) "
+            f"!= database chunks ({chunk_count})"
+        )
+    return dense, sparse

@@ -1,0 +1,280 @@
+"""SQLite, the source of truth of one collection: articles, chunks and their vectors.
+
+Every change bumps ``meta.generation`` in the same transaction, so the rebuildable indexes
+(FAISS, BM25) can tell whether they are current. Chunk ids come from AUTOINCREMENT and are
+never reused, so they serve as stable FAISS ids.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.chunking import Chunk
+from retrieval.errors import StorageError
+from retrieval.types import ArticleInfo
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    title TEXT NOT NULL,
+    title_key TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    text TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    added_by TEXT
+);
+CREATE INDEX IF NOT EXISTS articles_hash ON articles(content_hash);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    paragraph INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id, seq);
+CREATE TABLE IF NOT EXISTS summaries (
+    content_hash TEXT NOT NULL,
+    length TEXT NOT NULL,
+    model TEXT NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (content_hash, length, model)
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    id: int
+    article_id: int
+    title: str
+    seq: int
+    paragraph: int
+    start: int
+    end: int
+    text: str
+
+
+def title_key(title: str) -> str:
+    return " ".join(title.casefold().split())
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+class Store:
+    """One collection's SQLite database. Methods are thread-safe (one connection, one lock)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(f"Could not open the database at {path}: {exc}.") from exc
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction that also bumps the generation; rolled back on any error."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute(
+                        "INSERT INTO meta(key, value) VALUES('generation', '1') ON CONFLICT(key) "
+                        "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+                    )
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                raise StorageError(f"Could not write to the database: {exc}.") from exc
+
+    # -- meta ---------------------------------------------------------------------------
+    def generation(self) -> int:
+        return int(self.get_meta("generation") or 0)
+
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO meta(key, value) VALUES(?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # -- articles -----------------------------------------------------------------------
+    _ARTICLE_COLUMNS = (
+        "a.id, a.title, (SELECT COUNT(*) FROM chunks c WHERE c.article_id = a.id), "
+        "a.added_at, a.source, a.added_by, a.content_hash"
+    )
+
+    def _articles(self, where: str = "", params: Sequence[object] = ()) -> list[ArticleInfo]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {self._ARTICLE_COLUMNS} FROM articles a {where} ORDER BY a.id", params
+            ).fetchall()
+        return [ArticleInfo(*row) for row in rows]
+
+    def list_articles(self) -> list[ArticleInfo]:
+        return self._articles()
+
+    def article_by_id(self, article_id: int) -> ArticleInfo | None:
+        found = self._articles("WHERE a.id = ?", (article_id,))
+        return found[0] if found else None
+
+    def article_by_title(self, title: str) -> ArticleInfo | None:
+        found = self._articles("WHERE a.title_key = ?", (title_key(title),))
+        return found[0] if found else None
+
+    def article_by_hash(self, content_hash: str) -> ArticleInfo | None:
+        found = self._articles("WHERE a.content_hash = ?", (content_hash,))
+        return found[0] if found else None
+
+    def article_text(self, article_id: int) -> str:
+        with self._lock:
+            row = self._db.execute("SELECT text FROM articles WHERE id = ?", (article_id,))
+            found = row.fetchone()
+        return "" if found is None else str(found[0])
+
+    def put_article(
+        self,
+        *,
+        title: str,
+        source: str,
+        content_hash: str,
+        text: str,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        added_by: str | None,
+    ) -> tuple[ArticleInfo, list[int], list[int]]:
+        """Insert an article, replacing one with the same title, in one transaction.
+
+        Returns the new article, the ids of its chunks, and the ids of the chunks removed.
+        """
+        key = title_key(title)
+        with self._write() as db:
+            old = db.execute("SELECT id FROM articles WHERE title_key = ?", (key,)).fetchone()
+            removed: list[int] = []
+            if old is not None:
+                removed = [r[0] for r in db.execute(
+                    "SELECT id FROM chunks WHERE article_id = ?", (old[0],))]
+                db.execute("DELETE FROM articles WHERE id = ?", (old[0],))
+            cursor = db.execute(
+                "INSERT INTO articles(title, title_key, source, content_hash, text, added_at, "
+                "added_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (title, key, source, content_hash, text, _now(), added_by),
+            )
+            article_id = int(cursor.lastrowid or 0)
+            ids: list[int] = []
+            for chunk, vector in zip(chunks, vectors, strict=True):
+                cursor = db.execute(
+                    "INSERT INTO chunks(article_id, seq, paragraph, start, end, text, vector) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (article_id, chunk.seq, chunk.paragraph, chunk.start, chunk.end, chunk.text,
+                     np.asarray(vector, dtype=np.float32).tobytes()),
+                )
+                ids.append(int(cursor.lastrowid or 0))
+        info = self.article_by_id(article_id)
+        assert info is not None
+        return info, ids, removed
+
+    def delete_article(self, article_id: int) -> list[int]:
+        """Delete an article; returns the ids of its chunks."""
+        with self._write() as db:
+            removed = [r[0] for r in db.execute(
+                "SELECT id FROM chunks WHERE article_id = ?", (article_id,))]
+            db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+        return removed
+
+    # -- chunks -------------------------------------------------------------------------
+    def chunks_by_ids(self, ids: Sequence[int]) -> dict[int, StoredChunk]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT c.id, c.article_id, a.title, c.seq, c.paragraph, c.start, c.end, c.text "
+                f"FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN ({marks})",
+                [int(i) for i in ids],
+            ).fetchall()
+        return {row[0]: StoredChunk(*row) for row in rows}
+
+    def chunks_of_article(self, article_id: int) -> list[StoredChunk]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT c.id, c.article_id, a.title, c.seq, c.paragraph, c.start, c.end, c.text "
+                "FROM chunks c JOIN articles a ON a.id = c.article_id "
+                "WHERE c.article_id = ? ORDER BY c.seq",
+                (article_id,),
+            ).fetchall()
+        return [StoredChunk(*row) for row in rows]
+
+    def chunk_ids_of_article(self, article_id: int) -> list[int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM chunks WHERE article_id = ? ORDER BY seq", (article_id,))
+            return [int(r[0]) for r in rows]
+
+    def all_chunks(self) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+        """Every chunk: ids (int64), vectors (float32), texts and titles, in id order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT c.id, c.vector, c.text, a.title FROM chunks c "
+                "JOIN articles a ON a.id = c.article_id ORDER BY c.id"
+            ).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        if rows:
+            vectors = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+        else:
+            vectors = np.zeros((0, 0), dtype=np.float32)
+        return ids, vectors, [r[2] for r in rows], [r[3] for r in rows]
+
+    def chunk_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    # -- summaries ----------------------------------------------------------------------
+    def cached_summary(self, content_hash: str, length: str, model: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT text FROM summaries WHERE content_hash = ? AND length = ? AND model = ?",
+                (content_hash, length, model),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def save_summary(self, content_hash: str, length: str, model: str, text: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO summaries(content_hash, length, model, text) "
+                "VALUES (?, ?, ?, ?)",
+                (content_hash, length, model, text),
+            )

@@ -1,0 +1,104 @@
+"""Plain dataclasses the engine returns: no Discord, no models, easy to format or serialise."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class ArticleInfo:
+    id: int
+    title: str
+    chunks: int
+    added_at: str  # ISO 8601, UTC
+    source: str
+    added_by: str | None
+    content_hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "chunks": self.chunks,
+            "added_at": self.added_at,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    article: ArticleInfo
+    status: Literal["added", "replaced", "unchanged"]
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.article.to_json(), "status": self.status, "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its place in the article, for context and citations."""
+
+    chunk_id: int
+    article_id: int
+    title: str
+    paragraph: int
+    start: int
+    end: int
+    text: str
+    score: float  # fused score used for ranking
+    dense: float = 0.0  # cosine similarity to the question
+
+
+@dataclass(frozen=True)
+class Citation:
+    article_id: int
+    title: str
+    paragraph: int
+    quote: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier question and its answer, for follow-up questions."""
+
+    question: str
+    answer: str
+
+
+@dataclass
+class Answer:
+    text: str
+    abstained: bool
+    citations: list[Citation]
+    timings: dict[str, float] = field(default_factory=dict)
+    passages: list[Passage] = field(default_factory=list)
+    context_tokens: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [asdict(c) for c in self.citations],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+@dataclass
+class Summary:
+    article: ArticleInfo
+    text: str
+    length: Literal["short", "long"]
+    cached: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "article": self.article.to_json(),
+            "summary": self.text,
+            "length": self.length,
+            "cached": self.cached,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }

@@ -1,0 +1,64 @@
+"""Shared fixtures: the real packaged models, loaded once per test session; data dirs in tmp.
+
+Every engine a test builds gets its own data directory but shares the two loaded models
+(engines in one process share them by design), so the suite pays for model loading once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from config import Settings, load_settings
+from retrieval.engine import Engine
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One assembled copy of the packaged GGUF for the whole session."""
+    from retrieval.llm import resolve_gguf
+
+    directory = tmp_path_factory.mktemp("models")
+    resolve_gguf("packaged", directory)
+    return directory
+
+
+@pytest.fixture()
+def make_settings(tmp_path: Path, models_dir: Path) -> Callable[..., Settings]:
+    def build(**overrides: Any) -> Settings:
+        data_dir = overrides.pop("data_dir", tmp_path / "data")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        # Link the session's model instead of assembling 253 MB again.
+        link = data_dir / "models"
+        if not link.exists():
+            link.symlink_to(models_dir, target_is_directory=True)
+        return load_settings(None, {"data_dir": data_dir, **overrides})
+
+    return build
+
+
+@pytest.fixture()
+def make_engine(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Engine]]:
+    engines: list[Engine] = []
+
+    def build(**overrides: Any) -> Engine:
+        engine = Engine(make_settings(**overrides))
+        engines.append(engine)
+        return engine
+
+    yield build
+    for engine in engines:
+        engine.close()
+
+
+@pytest.fixture()
+def engine(make_engine: Callable[..., Engine]) -> Engine:
+    return make_engine()

@@ -1,0 +1,154 @@
+"""The engine end to end on the real packaged models: ingest, ask, cite, abstain, summarise."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from retrieval.engine import Engine
+from retrieval.errors import InputError, NotFoundError
+from retrieval.types import Turn
+
+SAMPLE_TITLE = "China and U.S. Trade Talks: A Hardball Approach Amidst Tensions"
+
+VOLCANO = (
+    "Volcano Watch\n\n"
+    "Mount Etna erupted on Sunday, sending a column of ash four kilometres into the sky over "
+    "Sicily.\n\n"
+    "Catania airport closed for six hours while crews cleared ash from the runway."
+)
+
+
+def test_the_sample_article_is_preloaded_once(engine: Engine) -> None:
+    articles = engine.list_articles()
+    assert [a.title for a in articles] == [SAMPLE_TITLE]
+    assert articles[0].chunks > 0
+    engine.close()
+    assert [a.title for a in engine.list_articles()] == [SAMPLE_TITLE]
+
+
+def test_a_removed_sample_article_is_not_preloaded_again(
+    make_engine: Callable[..., Engine],
+) -> None:
+    engine = make_engine()
+    engine.remove(SAMPLE_TITLE)
+    again = make_engine(data_dir=engine.settings.data_dir)
+    assert again.list_articles() == []
+
+
+def test_the_lead_negotiator_question_is_answered_with_a_citation(engine: Engine) -> None:
+    streamed: list[str] = []
+    answer = engine.ask("Who is China's lead trade negotiator?", on_token=streamed.append)
+    assert not answer.abstained
+    assert "He Lifeng" in answer.text
+    assert "".join(streamed).strip().startswith("He Lifeng")
+    assert answer.citations
+    citation = answer.citations[0]
+    assert citation.title == SAMPLE_TITLE
+    assert "He Lifeng" in citation.quote
+    text = engine.collection().store.article_text(citation.article_id)
+    assert "He Lifeng" in text.split("\n\n")[citation.paragraph]
+    assert answer.timings["total_s"] > 0
+
+
+def test_a_question_the_articles_do_not_cover_is_refused_without_a_guess(
+    engine: Engine,
+) -> None:
+    answer = engine.ask("What is the capital of France?")
+    assert answer.abstained
+    assert "Paris" not in answer.text
+    assert "don't cover" in answer.text
+    assert answer.citations == []
+
+
+def test_follow_up_questions_retrieve_with_the_previous_turn(engine: Engine) -> None:
+    first = engine.ask("Who is China's lead trade negotiator?")
+    follow = engine.ask("Where will he meet the treasury secretary?",
+                        history=[Turn("Who is China's lead trade negotiator?", first.text)])
+    assert not follow.abstained
+    assert "Switzerland" in " ".join(p.text for p in follow.passages)
+
+
+def test_reingesting_identical_content_is_a_no_op(engine: Engine) -> None:
+    first = engine.ingest_bytes(VOLCANO.encode(), "volcano.txt")
+    again = engine.ingest_bytes(VOLCANO.encode(), "volcano-copy.txt")
+    assert first.status == "added"
+    assert again.status == "unchanged"
+    assert again.article.id == first.article.id
+    assert len(engine.list_articles()) == 2
+
+
+def test_new_content_under_an_existing_title_replaces_the_old_version(engine: Engine) -> None:
+    first = engine.ingest_bytes(VOLCANO.encode(), "volcano.txt")
+    updated = VOLCANO.replace("six hours", "nine hours")
+    second = engine.ingest_bytes(updated.encode(), "volcano.txt")
+    assert second.status == "replaced"
+    titles = [a.title for a in engine.list_articles()]
+    assert titles.count("Volcano Watch") == 1
+    texts = " ".join(p.text for p in engine.search("How long was Catania airport closed?"))
+    assert "nine hours" in texts and "six hours" not in texts
+    with pytest.raises(NotFoundError):
+        engine.get_article(str(first.article.id))
+
+
+def test_questions_can_be_limited_to_one_article(engine: Engine) -> None:
+    engine.ingest_bytes(VOLCANO.encode(), "volcano.txt")
+    passages = engine.search("trade negotiator", article="Volcano Watch")
+    assert passages and {p.title for p in passages} == {"Volcano Watch"}
+    answer = engine.ask("Which airport closed?", article="volcano watch")
+    assert "Catania" in answer.text
+
+
+def test_empty_and_overlong_questions_are_refused(engine: Engine) -> None:
+    with pytest.raises(InputError, match="empty"):
+        engine.ask("   ")
+    with pytest.raises(InputError, match="limit is 1000"):
+        engine.ask("why " * 300)
+
+
+def test_unknown_articles_are_reported(engine: Engine) -> None:
+    with pytest.raises(NotFoundError):
+        engine.ask("Who?", article="No such article")
+    with pytest.raises(NotFoundError):
+        engine.remove("12345")
+
+
+def test_bad_uploads_store_nothing(engine: Engine, tmp_path: Path) -> None:
+    before = engine.list_articles()
+    for data, name in [(b"", "empty.txt"), (b"\x89PNG\r\n\x1a\n" + bytes(200), "img.txt"),
+                       (b"x", "notes.docx")]:
+        with pytest.raises(InputError):
+            engine.ingest_bytes(data, name)
+    assert engine.list_articles() == before
+
+
+def test_a_summary_covers_the_article_and_is_cached(engine: Engine) -> None:
+    first = engine.summarize(SAMPLE_TITLE)
+    assert not first.cached
+    assert len(first.text.split()) >= 5
+    second = engine.summarize(SAMPLE_TITLE)
+    assert second.cached and second.text == first.text
+
+
+def test_a_long_article_is_summarised_by_map_reduce(make_engine: Callable[..., Engine]) -> None:
+    engine = make_engine(**{"llm.n_ctx": 512, "llm.summary_max_tokens": 48})
+    paragraphs = [f"Section {i}: the council approved budget line {i} for road repairs in the "
+                  f"northern district, officials said on day {i}." for i in range(40)]
+    result = engine.ingest_bytes(("Council Budget\n\n" + "\n\n".join(paragraphs)).encode(),
+                                 "budget.txt")
+    calls: list[str] = []
+    original = engine.llm.complete
+
+    def counting(prompt: str, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(prompt)
+        return original(prompt, **kwargs)
+
+    engine.llm.complete = counting  # type: ignore[method-assign]
+    try:
+        summary = engine.summarize(str(result.article.id))
+    finally:
+        del engine.llm.complete  # type: ignore[attr-defined]
+    assert len(calls) > 2  # several map calls and a reduce
+    assert summary.text
