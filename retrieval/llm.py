@@ -241,6 +241,7 @@ class OpenAICompatibleLLM:
         self.temperature = temperature
         # A served model applies its own chat template; "auto" therefore means chat.
         self._style: PromptStyle = "completion" if style == "completion" else "chat"
+        self._can_tokenize = True
 
     def load(self) -> None:
         """Check that the server answers, so a server that is down is reported at start."""
@@ -250,7 +251,18 @@ class OpenAICompatibleLLM:
         return self._style
 
     def count_tokens(self, text: str) -> int:
-        return max(1, len(text) // 4)  # servers differ in tokenize APIs; an estimate suffices
+        """Exact count from llama.cpp-style servers (``/extras/tokenize``), else an estimate."""
+        if self._can_tokenize:
+            root = self.base_url.removesuffix("/v1")
+            request = urllib.request.Request(
+                f"{root}/extras/tokenize", data=json.dumps({"input": text}).encode(),
+                headers=self._headers(), method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                    return len(json.load(response)["tokens"])
+            except (OSError, ValueError, KeyError):
+                self._can_tokenize = False  # not offered by this server: stop asking
+        return max(1, len(text) // 4)
 
     def complete(self, prompt: str, *, max_tokens: int, stop: Sequence[str] = (),
                  on_token: TokenCallback | None = None) -> Completion:

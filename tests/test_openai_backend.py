@@ -1,0 +1,88 @@
+"""The OpenAI-compatible backend against a real llama_cpp.server on loopback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from retrieval.engine import Engine
+from retrieval.errors import ModelError
+from retrieval.llm import OpenAICompatibleLLM
+
+QUESTIONS = ["Who is China's lead trade negotiator?", "What is the capital of France?",
+             "Where is He Lifeng scheduled to meet Scott Bessent?"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from retrieval.llm import resolve_gguf
+
+    model = resolve_gguf("packaged", tmp_path_factory.mktemp("server-model"))
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", "2048", "--model_alias", "gemma-270m"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{base_url}/models", timeout=2).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("llama_cpp.server did not start") from None
+                time.sleep(0.5)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _remote(make_engine: Callable[..., Engine], base_url: str, data_dir: Path) -> Engine:
+    return make_engine(data_dir=data_dir, **{
+        "llm.backend": "openai", "llm.base_url": base_url, "llm.model": "gemma-270m",
+        "llm.prompt_style": "completion", "llm.retries": 0})
+
+
+def test_answers_and_citations_match_the_in_process_backend(
+    make_engine: Callable[..., Engine], server: str, tmp_path: Path
+) -> None:
+    local = make_engine(data_dir=tmp_path / "local")
+    remote = _remote(make_engine, server, tmp_path / "remote")
+    for question in QUESTIONS:
+        streamed: list[str] = []
+        want = local.ask(question)
+        got = remote.ask(question, on_token=streamed.append)
+        assert (got.text, got.abstained) == (want.text, want.abstained), question
+        assert got.citations == want.citations, question
+        if not got.abstained:
+            assert "".join(streamed).strip()
+
+
+def test_the_server_counts_tokens_exactly(server: str) -> None:
+    llm = OpenAICompatibleLLM(server, "gemma-270m")
+    assert llm.count_tokens("He Lifeng met Scott Bessent in Switzerland.") < 20
+    assert llm._can_tokenize
+
+
+def test_a_server_that_is_down_is_one_clear_sentence(
+    make_engine: Callable[..., Engine], tmp_path: Path
+) -> None:
+    engine = _remote(make_engine, f"http://127.0.0.1:{_free_port()}/v1", tmp_path / "down")
+    with pytest.raises(ModelError, match=r"cannot be reached"):
+        engine.ask("Who is China's lead trade negotiator?")
