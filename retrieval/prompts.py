@@ -54,17 +54,14 @@ def chat_messages(question: str, passages: Sequence[Passage], history: Sequence[
     return messages
 
 
-_SUMMARY_WORDS = {"short": "two sentences", "long": "one paragraph of five sentences"}
+def summary_completion_prompt(title: str, text: str) -> str:
+    # "TL;DR:" is the cue a base model has seen most before a one-line summary.
+    return f"Article: {title}\n{text}\n\nTL;DR:"
 
 
-def summary_completion_prompt(title: str, text: str, length: str) -> str:
-    return (f"Article: {title}\n{text}\n\n"
-            f"Summary of the article above in {_SUMMARY_WORDS[length]}:\n")
-
-
-def summary_messages(title: str, text: str, length: str) -> list[Message]:
+def summary_messages(title: str, text: str) -> list[Message]:
     return [
         {"role": "system", "content": "You summarise news articles faithfully and plainly."},
-        {"role": "user", "content": f"Summarise this article in {_SUMMARY_WORDS[length]}.\n\n"
+        {"role": "user", "content": "Summarise this text in one or two sentences.\n\n"
                                     f"Title: {title}\n\n{text}"},
     ]

@@ -1,7 +1,10 @@
-"""Whole-article summaries: one call when the article fits the context, map-reduce otherwise.
+"""Whole-article summaries, map-reduced over the article's chunks.
 
-Map: summarise consecutive groups of chunks that fit the context. Reduce: summarise the
-partial summaries, repeating until one call suffices. Only the final call streams.
+``short``: one TL;DR of the article. When the article does not fit the context, each part
+that fits is summarised (map) and the part summaries are summarised again (reduce), until
+one call suffices. ``long``: the article is cut into up to ``_LONG_SECTIONS`` consecutive
+sections and each gets its own line, so the summary follows the article and a small model
+has no chance to repeat itself. Only the calls whose text the user sees are streamed.
 """
 
 from __future__ import annotations
@@ -13,15 +16,17 @@ from retrieval import prompts
 from retrieval.llm import LLM, TokenCallback
 from retrieval.store import StoredChunk
 
-# Tokens kept free for the prompt's own words besides the article text.
-_PROMPT_OVERHEAD = 64
+_PROMPT_OVERHEAD = 64  # tokens for the prompt's own words besides the article text
+_LONG_SECTIONS = 6
+_SECTION_TOKENS = 400  # a section this long still gets a focused one-line summary
 
 
-def _budget(llm: LLM, settings: Settings) -> int:
+def _budget(settings: Settings) -> int:
     return max(128, settings.llm.n_ctx - settings.llm.summary_max_tokens - _PROMPT_OVERHEAD)
 
 
 def _groups(texts: Sequence[str], llm: LLM, budget: int) -> list[str]:
+    """Consecutive texts joined into as few groups as fit ``budget`` tokens each."""
     groups: list[list[str]] = [[]]
     used = 0
     for text in texts:
@@ -34,33 +39,74 @@ def _groups(texts: Sequence[str], llm: LLM, budget: int) -> list[str]:
     return ["\n\n".join(g) for g in groups if g]
 
 
-def _summarise_once(llm: LLM, settings: Settings, title: str, text: str, length: str,
-                    on_token: TokenCallback | None) -> str:
+def _trim_leading(on_token: TokenCallback | None) -> TokenCallback | None:
+    """Forward tokens without the whitespace a model emits after its cue."""
+    if on_token is None:
+        return None
+    started = False
+
+    def forward(token: str) -> None:
+        nonlocal started
+        if not started:
+            token = token.lstrip()
+            started = bool(token)
+        if token:
+            on_token(token)
+
+    return forward
+
+
+def _one_line(llm: LLM, settings: Settings, title: str, text: str,
+              on_token: TokenCallback | None) -> str:
     max_tokens = settings.llm.summary_max_tokens
+    on_token = _trim_leading(on_token)
     if llm.prompt_style() == "completion":
-        result = llm.complete(prompts.summary_completion_prompt(title, text, length),
-                              max_tokens=max_tokens, stop=["\n\n", "Article:"], on_token=on_token)
+        result = llm.complete(prompts.summary_completion_prompt(title, text),
+                              max_tokens=max_tokens, stop=["\n"], on_token=on_token)
     else:
-        result = llm.chat(prompts.summary_messages(title, text, length), max_tokens=max_tokens,
+        result = llm.chat(prompts.summary_messages(title, text), max_tokens=max_tokens,
                           on_token=on_token)
     return " ".join(result.text.split())
 
 
-def summarize_text(llm: LLM, settings: Settings, title: str, chunks: Sequence[StoredChunk],
-                   length: str, on_token: TokenCallback | None) -> str:
-    budget = _budget(llm, settings)
+def _paragraph_texts(chunks: Sequence[StoredChunk]) -> list[str]:
     # Chunks of one paragraph are re-joined so the model reads paragraphs, not fragments.
     paragraphs: dict[int, list[str]] = {}
     for chunk in chunks:
         paragraphs.setdefault(chunk.paragraph, []).append(chunk.text)
-    texts = [" ".join(parts) for _, parts in sorted(paragraphs.items())]
+    return [" ".join(parts) for _, parts in sorted(paragraphs.items())]
+
+
+def _short(llm: LLM, settings: Settings, title: str, texts: list[str],
+           on_token: TokenCallback | None) -> str:
+    budget = _budget(settings)
     groups = _groups(texts, llm, budget)
     while len(groups) > 1:
-        partial = [_summarise_once(llm, settings, title, g, "short", None) for g in groups]
+        partial = [_one_line(llm, settings, title, g, None) for g in groups]
         regrouped = _groups(partial, llm, budget)
-        if len(regrouped) >= len(groups):  # no progress: cut rather than loop forever
+        if len(regrouped) >= len(groups):  # no progress: keep what fits rather than loop
             regrouped = regrouped[:1]
         groups = regrouped
-    summary = _summarise_once(llm, settings, title, groups[0] if groups else "", length,
-                              on_token)
+    return _one_line(llm, settings, title, groups[0] if groups else "", on_token)
+
+
+def _long(llm: LLM, settings: Settings, title: str, texts: list[str],
+          on_token: TokenCallback | None) -> str:
+    total = sum(llm.count_tokens(t) for t in texts)
+    section = max(total // _LONG_SECTIONS + 1, min(_SECTION_TOKENS, total // 2 + 1))
+    lines: list[str] = []
+    for group in _groups(texts, llm, min(section, _budget(settings))):
+        if on_token is not None:
+            on_token("\n- " if lines else "- ")
+        line = _one_line(llm, settings, title, group, on_token)
+        if line and line.casefold() not in {seen.casefold() for seen in lines}:
+            lines.append(line)
+    return "\n".join(f"- {line}" for line in lines)
+
+
+def summarize_text(llm: LLM, settings: Settings, title: str, chunks: Sequence[StoredChunk],
+                   length: str, on_token: TokenCallback | None) -> str:
+    texts = _paragraph_texts(chunks)
+    make = _long if length == "long" else _short
+    summary = make(llm, settings, title, texts, on_token)
     return summary or "The model produced no summary for this article."

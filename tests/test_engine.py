@@ -152,3 +152,15 @@ def test_a_long_article_is_summarised_by_map_reduce(make_engine: Callable[..., E
         del engine.llm.complete  # type: ignore[attr-defined]
     assert len(calls) > 2  # several map calls and a reduce
     assert summary.text
+
+
+def test_a_long_summary_has_one_distinct_line_per_section_and_streams_what_it_returns(
+    engine: Engine,
+) -> None:
+    streamed: list[str] = []
+    summary = engine.summarize(SAMPLE_TITLE, length="long", on_token=streamed.append)
+    lines = summary.text.splitlines()
+    assert len(lines) >= 2
+    assert all(line.startswith("- ") and len(line) > 10 for line in lines)
+    assert len({line.casefold() for line in lines}) == len(lines)
+    assert "".join(streamed) == summary.text
