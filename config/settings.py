@@ -94,6 +94,12 @@ class DiscordSettings(_Section):
     shard_count: int | Literal["auto"] | None = None
 
 
+class MetricsSettings(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(9108, ge=0, le=65535)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ARTICLEBOT_",
@@ -112,6 +118,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = AnswerSettings()
     limits: LimitsSettings = LimitsSettings()
     discord: DiscordSettings = DiscordSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @classmethod
     def settings_customise_sources(
