@@ -28,6 +28,8 @@ MAX_PDF_PAGES = 500
 MAX_PDF_TEXT_CHARS = 5_000_000
 # Guessed titles longer than this read like a sentence, not a headline.
 MAX_GUESSED_TITLE_CHARS = 150
+# trafilatura takes seconds per megabyte; bigger pages get the simple extractor only.
+MAX_TRAFILATURA_CHARS = 4_000_000
 # Above this share of control characters, decoded "text" is really binary data.
 MAX_CONTROL_SHARE = 0.05
 
@@ -371,31 +373,32 @@ def _looks_hard_wrapped(lines: list[str]) -> bool:
 
 def _is_heading_line(first: str, rest: list[str]) -> bool:
     width = max(len(line) for line in rest)
-    return not _SENTENCE_END_RE.search(first) and len(first) < 0.6 * width
+    return _is_title_like(first) and len(first) < 0.6 * width
 
 
 def _join_wrapped(lines: list[str]) -> list[str]:
     """Join wrapped lines; a short line ending a sentence still ends its paragraph."""
     width = max(len(line) for line in lines[:-1])
     paragraphs: list[str] = []
-    current = ""
+    current: list[str] = []
     for line in lines:
-        current = _join_line(current, line)
+        current.append(line)
         if _SENTENCE_END_RE.search(line) and len(line) < 0.75 * width:
-            paragraphs.append(current)
-            current = ""
+            paragraphs.append(_join_lines(current))
+            current = []
     if current:
-        paragraphs.append(current)
+        paragraphs.append(_join_lines(current))
     return paragraphs
 
 
-def _join_line(current: str, line: str) -> str:
-    if not current:
-        return line
-    # "well-" + "known" was split at a hyphen: keep the hyphen, drop the space.
-    if current.endswith("-") and len(current) > 1 and current[-2].isalpha():
-        return current + line
-    return f"{current} {line}"
+def _join_lines(lines: list[str]) -> str:
+    parts: list[str] = []
+    for index, line in enumerate(lines):
+        previous = lines[index - 1] if index else ""
+        # "well-" + "known" was split at a hyphen: keep the hyphen, drop the space.
+        hyphenated = previous.endswith("-") and len(previous) > 1 and previous[-2].isalpha()
+        parts.append(line if not index or hyphenated else " " + line)
+    return "".join(parts)
 
 
 def _title_from_paragraphs(candidates: Iterable[str]) -> str | None:
@@ -409,6 +412,7 @@ def _is_title_like(line: str) -> bool:
     return (
         len(line) <= MAX_GUESSED_TITLE_CHARS
         and not _TITLE_END_RE.search(line)
+        and not line.endswith((",", "-"))  # a sentence broken mid-way, not a headline
         and not _BULLET_RE.match(line)
         and _WORD_RE.search(line) is not None
     )
@@ -417,26 +421,25 @@ def _is_title_like(line: str) -> bool:
 # ---------------------------------------------------------------------------- markdown
 
 _FENCE_RE = re.compile(r"^\s{0,3}(```|~~~)")
-_ATX_RE = re.compile(r"^\s{0,3}(#{1,6})(?:\s+(.*?))?\s*$")
+_ATX_RE = re.compile(r"^(#{1,6})(?:\s+(.*))?$")
 _SETEXT_RE = re.compile(r"^\s{0,3}(=+|-+)\s*$")
 _RULE_RE = re.compile(r"^\s{0,3}(?:(?:-\s*){3,}|(?:\*\s*){3,}|(?:_\s*){3,})$")
 _REF_DEF_RE = re.compile(r"^\s{0,3}\[[^\[\]]*\]:\s*\S")
 _QUOTE_RE = re.compile(r"^\s{0,3}(?:>\s?)+")
 # Negated classes keep these linear on hostile input (no nested quantifiers over "any").
 _INLINE_SUBS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"!\[[^\[\]]*\]\([^()]*\)"), ""),
-    (re.compile(r"!\[[^\[\]]*\]\[[^\[\]]*\]"), ""),
-    (re.compile(r"\[([^\[\]]*)\]\([^()]*\)"), r"\1"),
-    (re.compile(r"\[([^\[\]]*)\]\[[^\[\]]*\]"), r"\1"),
+    (re.compile(r"!\[[^\[\]\n]*\]\([^()\n]*\)"), ""),
+    (re.compile(r"!\[[^\[\]\n]*\]\[[^\[\]\n]*\]"), ""),
+    (re.compile(r"\[([^\[\]\n]*)\]\([^()\n]*\)"), r"\1"),
+    (re.compile(r"\[([^\[\]\n]*)\]\[[^\[\]\n]*\]"), r"\1"),
     (re.compile(r"<(https?://[^<>\s]*)>"), r"\1"),
-    (re.compile(r"`([^`]*)`"), r"\1"),
-    (re.compile(r"\*\*([^*]+)\*\*"), r"\1"),
-    (re.compile(r"__([^_]+)__"), r"\1"),
-    (re.compile(r"~~([^~]+)~~"), r"\1"),
-    (re.compile(r"(?<![\w*])\*([^*\s](?:[^*]*[^*\s])?)\*(?![\w*])"), r"\1"),
-    (re.compile(r"(?<![\w_])_([^_\s](?:[^_]*[^_\s])?)_(?![\w_])"), r"\1"),
+    (re.compile(r"`([^`\n]*)`"), r"\1"),
+    (re.compile(r"\*\*([^*\n]+)\*\*"), r"\1"),
+    (re.compile(r"__([^_\n]+)__"), r"\1"),
+    (re.compile(r"~~([^~\n]+)~~"), r"\1"),
+    (re.compile(r"(?<![\w*])\*([^*\s](?:[^*\n]*[^*\s])?)\*(?![\w*])"), r"\1"),
+    (re.compile(r"(?<![\w_])_([^_\s](?:[^_\n]*[^_\s])?)_(?![\w_])"), r"\1"),
 )
-_ATX_CLOSE_RE = re.compile(r"\s+#+$")
 
 
 def _parse_markdown(text: str) -> tuple[str | None, list[str]]:
@@ -445,42 +448,75 @@ def _parse_markdown(text: str) -> tuple[str | None, list[str]]:
     return title or _title_from_paragraphs(paragraphs[:3]), paragraphs
 
 
+class _MarkdownText:
+    """Plain text being built; inline markup is stripped per run of prose, not per line."""
+
+    def __init__(self) -> None:
+        self.done: list[str] = []
+        self.prose: list[str] = []
+
+    def add_code(self, line: str) -> None:
+        self._flush()
+        self.done.append(line)
+
+    def pop_prose_line(self) -> str | None:
+        """The previous line, if it was prose text (a setext heading's text)."""
+        if self.prose and self.prose[-1].strip():
+            return self.prose.pop()
+        return None
+
+    def text(self) -> str:
+        self._flush()
+        return "\n".join(self.done)
+
+    def _flush(self) -> None:
+        # One regex pass over many lines is far faster than eleven passes per line.
+        if self.prose:
+            self.done.append(_inline("\n".join(self.prose)))
+            self.prose = []
+
+
 def _markdown_to_plain(text: str) -> tuple[str | None, str]:
     """Strip markdown markup lightly; headings and list items become their own blocks."""
     title: str | None = None
-    out: list[str] = []
+    out = _MarkdownText()
     in_code = False
     previous_blank = True
     for line in _normalise_newlines(text).split("\n"):
         if _FENCE_RE.match(line):
             in_code = not in_code
-            out.append("")
-            continue
-        if in_code:
-            out.append(line)
-            continue
-        heading = _heading(line, out, previous_blank)
-        if heading is not None:
-            level, heading_text = heading
-            if level == 1 and title is None and heading_text:
-                title = heading_text
-            out.extend(["", heading_text, ""])
+            out.add_code("")
+        elif in_code:
+            out.add_code(line)
         else:
-            out.extend(_markdown_line(line))
+            heading = _heading(line, out, previous_blank)
+            if heading is None:
+                out.prose.extend(_markdown_line(line))
+            else:
+                level, heading_text = heading
+                if level == 1 and title is None:
+                    title = _normalise_line(_inline(heading_text)) or None
+                out.prose.extend(["", heading_text, ""])
         previous_blank = not line.strip()
-    return title, "\n".join(out)
+    return title, out.text()
 
 
-def _heading(line: str, out: list[str], previous_blank: bool) -> tuple[int, str] | None:
+def _heading(line: str, out: _MarkdownText, previous_blank: bool) -> tuple[int, str] | None:
     """An ATX heading, or a setext underline (which turns the line before into a heading)."""
-    atx = _ATX_RE.match(line)
+    atx = _ATX_RE.match(line.strip()) if not line.startswith("    ") else None
     if atx:
-        return len(atx.group(1)), _inline(_ATX_CLOSE_RE.sub("", atx.group(2) or ""))
+        return len(atx.group(1)), _without_closing_hashes(atx.group(2) or "")
     setext = _SETEXT_RE.match(line)
-    if setext and not previous_blank and out and out[-1].strip():
-        underlined = out.pop()
+    underlined = out.pop_prose_line() if setext and not previous_blank else None
+    if setext and underlined is not None:
         return (1 if setext.group(1).startswith("=") else 2), underlined
     return None
+
+
+def _without_closing_hashes(text: str) -> str:
+    # "## Title ##": the closing run counts only when a space separates it from the text.
+    trimmed = text.rstrip("#")
+    return trimmed if trimmed != text and (not trimmed or trimmed[-1].isspace()) else text
 
 
 def _markdown_line(line: str) -> list[str]:
@@ -490,8 +526,8 @@ def _markdown_line(line: str) -> list[str]:
     bullet = _BULLET_RE.match(line)
     if bullet and not bullet.group(0).strip()[0].isdigit():
         # A list item starts its own block so items are not joined into one paragraph.
-        return ["", _inline(line[bullet.end() :])]
-    return [_inline(line)]
+        return ["", line[bullet.end() :]]
+    return [line]
 
 
 def _inline(text: str) -> str:
@@ -586,26 +622,31 @@ def _html_text(found: _PlainHtml, tag: str, text: str | None, skipping: int) -> 
 
 def _trafilatura_extract(text: str) -> tuple[str | None, list[str]]:
     """Main article text and title via trafilatura; any failure falls back to nothing."""
+    if len(text) > MAX_TRAFILATURA_CHARS:
+        return None, []
     try:
         import trafilatura
     except ImportError:  # keep working, with the simple extractor only
         return None, []
     try:
-        body = trafilatura.extract(
+        result = trafilatura.bare_extraction(
             text,
             include_comments=False,
             include_tables=False,
             favor_precision=True,
-            output_format="txt",
+            with_metadata=True,
         )
-        metadata = trafilatura.extract_metadata(text)
-    except (RecursionError, MemoryError):
+    except Exception:  # parser errors, RecursionError on hostile pages: use the fallback
         return None, []
-    except Exception:  # lxml/trafilatura errors on malformed pages: use the fallback
-        return None, []
-    title = getattr(metadata, "title", None) if metadata is not None else None
-    lines = body.split("\n") if body else []
-    return (_normalise_line(title) if isinstance(title, str) else None) or None, lines
+    title = _normalise_line(_field(result, "title") or "") or None
+    body = _field(result, "text") or ""
+    return title, body.split("\n")
+
+
+def _field(result: object, name: str) -> str | None:
+    # trafilatura 1.x returns a dict, 2.x a Document object.
+    value = result.get(name) if isinstance(result, dict) else getattr(result, name, None)
+    return value if isinstance(value, str) else None
 
 
 # ---------------------------------------------------------------------------- pdf
@@ -681,8 +722,11 @@ def _pdf_title(reader: PdfReader) -> str | None:
 
 
 def _normalise_newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace(
-        "\u2029", "\n\n"
+    return (
+        text.replace("\r\n", "\n")
+        .replace("\r", "\n")
+        .replace("\u2028", "\n")
+        .replace("\u2029", "\n\n")
     )
 
 
@@ -726,7 +770,9 @@ def _guessed_title(found: str | None, name: str, max_chars: int) -> str:
 def _title_from_name(name: str) -> str:
     """Humanise a file name: "my_article-2.txt" -> "My article 2"."""
     stripped = name.strip().rstrip("/")
-    stem = PurePosixPath(stripped).stem if stripped else ""
+    base = PurePosixPath(stripped).name if stripped else ""
+    suffix = _suffix(base)
+    stem = base[: -len(suffix)] if suffix else base
     words = _normalise_line(re.sub(r"[_\-.+]+", " ", stem))
     if not words:
         return "Untitled"

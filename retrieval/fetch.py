@@ -25,7 +25,7 @@ from retrieval.errors import InputError
 MAX_REDIRECTS = 5
 _CHUNK_BYTES = 64 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_USER_AGENT = "articlebot/0.1 (+https://github.com/articlebot)"
+_USER_AGENT = "articlebot/0.1"
 _ACCEPT = "text/html,application/xhtml+xml,application/pdf,text/plain;q=0.9,*/*;q=0.5"
 _MAX_SHOWN_URL = 120
 
@@ -62,7 +62,9 @@ def fetch_url(
         if fetched is not None:
             return fetched
         current = urljoin(target.url, location)
-    raise InputError(f"Could not fetch {_shown(url)}: it redirects more than {MAX_REDIRECTS} times.")
+    raise InputError(
+        f"Could not fetch {_shown(url)}: it redirects more than {MAX_REDIRECTS} times."
+    )
 
 
 # ---------------------------------------------------------------------------- vetting
@@ -229,8 +231,7 @@ def _connect_any(addresses: list[str], port: int, timeout: float | None) -> sock
             return socket.create_connection((address, port), timeout=timeout)
         except OSError as exc:
             last = exc
-    assert last is not None  # addresses is never empty
-    raise last
+    raise last or OSError("no address to connect to")
 
 
 def _open_connection(

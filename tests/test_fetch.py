@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import cast
 
 import pytest
 
@@ -26,11 +30,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         _Handler.seen_hosts.append(self.headers.get("Host", ""))
+        port = cast(ThreadingHTTPServer, self.server).server_port
         route = self.path.split("?", 1)[0]
         if route == "/news/story.html":
             self._send(200, PAGE, "text/html; charset=utf-8")
         elif route == "/redirect":
-            self._redirect(f"http://127.0.0.1:{self.server.server_port}/news/story.html")
+            self._redirect(f"http://127.0.0.1:{port}/news/story.html")
         elif route == "/redirect-loop":
             self._redirect("/redirect-loop")
         elif route == "/redirect-relative":
@@ -38,7 +43,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif route == "/redirect-ftp":
             self._redirect("ftp://127.0.0.1/file.txt")
         elif route == "/redirect-other-loopback":
-            self._redirect(f"http://127.0.0.2:{self.server.server_port}/news/story.html")
+            self._redirect(f"http://127.0.0.2:{port}/news/story.html")
         elif route == "/big":
             self._send(200, b"x" * 5000, "text/plain")
         elif route == "/big-unsized":
@@ -47,7 +52,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, gzip.compress(b"z" * 100_000), "text/plain", encoding="gzip")
         elif route == "/slow":
             time.sleep(2)
-            self._send(200, b"late", "text/plain")
+            # The client has given up by now; writing would only fail with a broken pipe.
+            self.close_connection = True
         else:
             self._send(404, b"not here", "text/plain")
 
@@ -274,3 +280,57 @@ def test_name_falls_back_to_host_without_path(base_url: str) -> None:
     assert get(f"{base_url}/news/story.html", allow_private=True).name == "story.html"
     assert fetch._name_for("https://example.com/") == "example.com"
     assert fetch._name_for("https://example.com/a%20b.pdf?x=1") == "a b.pdf"
+
+
+# ---------------------------------------------------------------------------- https
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str, list[str]]]:
+    """An HTTPS server for "localhost" with a throwaway self-signed certificate."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", str(key),
+         "-out", str(cert), "-addext", "subjectAltName=DNS:localhost"],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    server_names: list[str] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, name, ctx: server_names.append(name or "")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_port, str(cert), server_names
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_https_with_untrusted_certificate_is_refused(
+    tls_server: tuple[int, str, list[str]],
+) -> None:
+    port, _cert, _names = tls_server
+    url = f"https://localhost:{port}/news/story.html"
+    message = error_of(url, allow_private=True)
+    assert message == f"Could not fetch {url}: its TLS certificate could not be verified."
+
+
+def test_https_sends_the_host_name_as_sni_while_connecting_to_the_vetted_address(
+    tls_server: tuple[int, str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port, cert, names = tls_server
+    trusting = ssl.create_default_context(cafile=cert)
+    monkeypatch.setattr(fetch.ssl, "create_default_context", lambda: trusting)
+    names.clear()
+    result = get(f"https://localhost:{port}/news/story.html", allow_private=True)
+    assert result.data == PAGE
+    assert names == ["localhost"]
