@@ -18,7 +18,7 @@ import numpy as np
 
 from retrieval.errors import InputError, StorageError
 from retrieval.indexes import DenseIndex, SparseIndex, load_indexes, save_indexes
-from retrieval.store import Store
+from retrieval.store import Store, storage_sentence
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +103,14 @@ class Collection:
                 self._flush()
 
     def check_writable(self) -> None:
+        if self.store.read_only:
+            raise StorageError("The data directory is not writable; nothing was stored.")
         probe = self.directory / ".write-probe"
         try:
             probe.write_bytes(b"ok")
             probe.unlink()
         except OSError as exc:
-            raise StorageError(
-                f"The data directory {self.directory} is not writable ({exc.strerror})."
-            ) from exc
+            raise StorageError(storage_sentence(exc)) from exc
 
     # -- reading ------------------------------------------------------------------------
     @property

@@ -24,7 +24,7 @@ from retrieval.chunking import chunk_paragraphs
 from retrieval.collection import Collection, check_collection_name
 from retrieval.documents import ParsedDocument, parse_document, read_path
 from retrieval.embedding import Embedder
-from retrieval.errors import InputError, NotFoundError
+from retrieval.errors import InputError, NotFoundError, StorageError
 from retrieval.fetch import fetch_url
 from retrieval.llm import (
     LLM,
@@ -62,7 +62,7 @@ def build_llm(settings: Settings) -> LLM:
             style=cfg.prompt_style,
         )
     path = resolve_gguf(cfg.model, settings.data_dir / "models")
-    key = (str(path), cfg.n_ctx, cfg.n_threads, cfg.n_gpu_layers, cfg.temperature,
+    key = (str(path.resolve()), cfg.n_ctx, cfg.n_threads, cfg.n_gpu_layers, cfg.temperature,
            cfg.prompt_style)
     with _SHARED_LOCK:
         # One in-process model per configuration: engines built by tests or eval share it.
@@ -133,8 +133,12 @@ class Engine:
         if not self.settings.preload_sample or collection.store.get_meta("sample_loaded"):
             return
         document = parse_document(sample_article_bytes(), SAMPLE_NAME)
-        self._store_document(collection, document, added_by="articlebot")
-        collection.store.set_meta("sample_loaded", "1")
+        try:
+            self._store_document(collection, document, added_by="articlebot")
+            collection.store.set_meta("sample_loaded", "1")
+        except StorageError as exc:  # a read-only volume still serves what it has
+            log.warning("could not preload the sample article: %s", exc)
+            return
         log.info("preloaded the sample article into collection %s", collection.name)
 
     # -- ingestion ----------------------------------------------------------------------

@@ -7,6 +7,8 @@ never reused, so they serve as stable FAISS ids.
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -67,6 +69,24 @@ class StoredChunk:
     text: str
 
 
+def _on_read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def storage_sentence(exc: sqlite3.Error | OSError) -> str:
+    """One sentence for a failed write, the same whether SQLite or a plain file hit it."""
+    code = getattr(exc, "errno", None)
+    text = str(exc) if code is None else (exc.strerror or str(exc))
+    if code == errno.ENOSPC or "full" in text:
+        return "The disk holding the data directory is full; nothing was stored."
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text:
+        return "The data directory is not writable; nothing was stored."
+    return f"Could not write to the data directory ({text}); nothing was stored."
+
+
 def title_key(title: str) -> str:
     return " ".join(title.casefold().split())
 
@@ -80,6 +100,7 @@ class Store:
 
     def __init__(self, path: Path):
         self.path = path
+        self.read_only = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -88,7 +109,13 @@ class Store:
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
-            raise StorageError(f"Could not open the database at {path}: {exc}.") from exc
+            writable = os.access(path.parent, os.W_OK | os.X_OK) and not _on_read_only_fs(path)
+            if writable or not path.is_file():
+                raise StorageError(f"Could not open the database at {path}: {exc}.") from exc
+            # A read-only volume still serves answers; writes are refused in one sentence.
+            self._db = sqlite3.connect(f"file:{path}?immutable=1", uri=True,
+                                       check_same_thread=False, isolation_level=None)
+            self.read_only = True
         self._lock = threading.RLock()
 
     def close(self) -> None:
@@ -109,10 +136,12 @@ class Store:
                     )
                     self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    # SQLite has already rolled back after some errors (a full disk, say).
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
                     raise
             except sqlite3.OperationalError as exc:
-                raise StorageError(f"Could not write to the database: {exc}.") from exc
+                raise StorageError(storage_sentence(exc)) from exc
 
     # -- meta ---------------------------------------------------------------------------
     def generation(self) -> int:
