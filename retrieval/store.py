@@ -78,8 +78,8 @@ def _on_read_only_fs(path: Path) -> bool:
 
 def storage_sentence(exc: sqlite3.Error | OSError) -> str:
     """One sentence for a failed write, the same whether SQLite or a plain file hit it."""
-    code = getattr(exc, "errno", None)
-    text = str(exc) if code is None else (exc.strerror or str(exc))
+    code = exc.errno if isinstance(exc, OSError) else None
+    text = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
     if code == errno.ENOSPC or "full" in text:
         return "The disk holding the data directory is full; nothing was stored."
     if code in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text:
