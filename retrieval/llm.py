@@ -7,6 +7,7 @@ Ollama) over HTTP with streaming. Both stream tokens through an ``on_token`` cal
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -205,23 +206,30 @@ class LlamaCppLLM:
                  on_token: TokenCallback | None = None) -> Completion:
         with self._lock:
             llama = self._load_locked()
-            stream = llama.create_completion(
-                prompt, max_tokens=max_tokens, stop=list(stop), temperature=self.temperature,
-                stream=True,
-            )
-            return _collect(((c["choices"][0]["text"], c["choices"][0].get("finish_reason"))
-                             for c in stream), on_token)
+            try:
+                stream = llama.create_completion(
+                    prompt, max_tokens=max_tokens, stop=list(stop),
+                    temperature=self.temperature, stream=True,
+                )
+                return _collect(((c["choices"][0]["text"], c["choices"][0].get("finish_reason"))
+                                 for c in stream), on_token)
+            except (RuntimeError, ValueError) as exc:  # llama.cpp decode failures
+                raise ModelError(f"The model failed while answering ({exc}).") from exc
 
     def chat(self, messages: list[Message], *, max_tokens: int, stop: Sequence[str] = (),
              on_token: TokenCallback | None = None) -> Completion:
         with self._lock:
             llama = self._load_locked()
-            stream = llama.create_chat_completion(
-                messages=messages, max_tokens=max_tokens, stop=list(stop) or None,
-                temperature=self.temperature, stream=True,
-            )
-            return _collect(((c["choices"][0]["delta"].get("content") or "",
-                              c["choices"][0].get("finish_reason")) for c in stream), on_token)
+            try:
+                stream = llama.create_chat_completion(
+                    messages=messages, max_tokens=max_tokens, stop=list(stop) or None,
+                    temperature=self.temperature, stream=True,
+                )
+                return _collect(((c["choices"][0]["delta"].get("content") or "",
+                                  c["choices"][0].get("finish_reason")) for c in stream),
+                                on_token)
+            except (RuntimeError, ValueError) as exc:
+                raise ModelError(f"The model failed while answering ({exc}).") from exc
 
 
 # -- OpenAI-compatible HTTP --------------------------------------------------------------------
@@ -321,7 +329,12 @@ class OpenAICompatibleLLM:
                 if payload == "[DONE]":
                     return
                 yield json.loads(payload)
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"The model server at {self.base_url} broke off: {exc}") from None
+            # Every OpenAI-compatible server ends a stream with [DONE]; EOF before it means
+            # the server or the connection died mid-answer.
+            raise ModelError(f"The model server at {self.base_url} broke off mid-answer.")
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            raise ModelError(
+                f"The model server at {self.base_url} broke off mid-answer ({exc})."
+            ) from None
         finally:
             response.close()

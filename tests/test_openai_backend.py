@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -86,3 +87,53 @@ def test_a_server_that_is_down_is_one_clear_sentence(
     engine = _remote(make_engine, f"http://127.0.0.1:{_free_port()}/v1", tmp_path / "down")
     with pytest.raises(ModelError, match=r"cannot be reached"):
         engine.ask("Who is China's lead trade negotiator?")
+
+
+class _DyingServer:
+    """Streams two tokens of an answer, then drops the connection (a crashed server)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                if self.path.endswith("/extras/tokenize"):
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                for token in ("He", " Li"):
+                    event = {"choices": [{"text": token, "finish_reason": None}]}
+                    self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                    self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_server_dying_mid_answer_is_one_sentence_after_the_streamed_tokens(
+    make_engine: Callable[..., Engine], tmp_path: Path
+) -> None:
+    server = _DyingServer()
+    try:
+        engine = _remote(make_engine, server.base_url, tmp_path / "dying")
+        streamed: list[str] = []
+        with pytest.raises(ModelError, match="broke off mid-answer"):
+            engine.ask("Who is China's lead trade negotiator?", on_token=streamed.append)
+        assert "".join(streamed) == "He Li"
+    finally:
+        server.close()
