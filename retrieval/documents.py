@@ -271,7 +271,7 @@ def _decode_with_bom(data: bytes, codec: str, label: str) -> str:
         text = data.decode(codec)
     except UnicodeDecodeError:
         raise InputError(f"{label} is not valid {codec.upper()} text.") from None
-    if not _looks_like_text(text):
+    if not _looks_like_text(text) or _is_gibberish(text):
         raise InputError(f"{label} looks like a binary file, not text.")
     return text
 
@@ -287,9 +287,30 @@ def _fallback_decodings(data: bytes, declared: str | None) -> Iterator[str | Non
     if declared:
         yield _try_decode(data, declared)
     yield _detect_with_charset_normalizer(data)
-    # cp1252 before latin-1: Windows text uses 0x80-0x9f for curly quotes and dashes.
-    yield _try_decode(data, "cp1252")
-    yield _try_decode(data, "latin-1")
+    # cp1252 before latin-1: Windows text uses 0x80-0x9f for curly quotes and dashes. Both
+    # decode almost any bytes, so their result must read mostly as Latin-script text.
+    for codec in ("cp1252", "latin-1"):
+        candidate = _try_decode(data, codec)
+        if candidate is not None and _mostly_latin(candidate):
+            yield candidate
+
+
+def _is_gibberish(text: str) -> bool:
+    """Noise that decoded without error: real text keeps to a few scripts (Latin, CJK and
+    Hiragana, Cyrillic, ...); decoded random bytes scatter over dozens."""
+    import unicodedata
+    from collections import Counter
+
+    scripts = Counter(unicodedata.name(ch, "UNKNOWN").split(" ", 1)[0]
+                      for ch in text[:20000] if not (ch.isspace() or ch.isdigit()))
+    total = sum(scripts.values())
+    return total > 0 and sum(n for _, n in scripts.most_common(4)) < 0.8 * total
+
+
+def _mostly_latin(text: str) -> bool:
+    plain = sum(ch.isascii() and (ch.isalnum() or ch.isspace() or ch in ".,;:'\"!?()-")
+                for ch in text)
+    return plain >= 0.7 * len(text)
 
 
 def _try_decode(data: bytes, codec: str) -> str | None:
@@ -306,9 +327,10 @@ def _detect_with_charset_normalizer(data: bytes) -> str | None:
         return None
     try:
         best = from_bytes(data).best()
-        return None if best is None else str(best)
     except Exception:  # a detector failure just means "try the next decoding"
         return None
+    # Random bytes also "decode" (as cp949, say) but match no language at all.
+    return None if best is None or best.coherence == 0.0 else str(best)
 
 
 def _looks_like_text(text: str) -> bool:

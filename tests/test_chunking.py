@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,7 +55,7 @@ def test_an_overlong_sentence_is_cut_at_words_to_fit_the_embedder() -> None:
 def test_overlap_repeats_the_last_sentence_of_the_previous_chunk() -> None:
     paragraph = " ".join(f"Fact {i} is stated here plainly." for i in range(12))
     chunks = chunk_paragraphs([paragraph], count, max_tokens=24, overlap_sentences=1)
-    for before, after in zip(chunks, chunks[1:]):
+    for before, after in itertools.pairwise(chunks):
         last_sentence = before.text.rsplit(". ", 1)[-1]
         assert after.text.startswith(last_sentence.rstrip("."))
 
