@@ -285,6 +285,11 @@ def summary(obj: Context, article: str | None, length: str, collection: str | No
     click.echo(f"\n  — {result.article.title}" + (" (cached)" if result.cached else ""))
 
 
+from bot.run import run_command  # noqa: E402  (light: discord is imported when it runs)
+
+cli.add_command(run_command)
+
+
 def main() -> None:
     cli(prog_name="articlebot")
 

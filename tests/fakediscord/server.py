@@ -495,7 +495,9 @@ class FakeDiscord:
     ``strict`` validates message/command limits (2000 chars content, 4096 embed
     description, 6000 per message, ...) and answers 400 like Discord; ``enforce_intents``
     drops MESSAGE_CREATE without the messages intents and blanks content without the
-    message-content intent (unless the bot is mentioned / DM), as Discord does."""
+    message-content intent (unless the bot is mentioned / DM), as Discord does;
+    ``refused_intents`` are intent bits the application may not use (a privileged intent not
+    enabled in the Developer Portal): IDENTIFY asking for one is closed with 4014."""
 
     def __init__(
         self,
@@ -511,6 +513,7 @@ class FakeDiscord:
         strict: bool = True,
         enforce_intents: bool = True,
         echo_bot_messages: bool = True,
+        refused_intents: int = 0,
     ) -> None:
         self.token = token
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -522,6 +525,7 @@ class FakeDiscord:
         self.strict = strict
         self.enforce_intents = enforce_intents
         self.echo_bot_messages = echo_bot_messages
+        self.refused_intents = refused_intents
 
         self.bot_user = FakeUser(id=snowflake(), name=bot_name, bot=True)
         self.application_id = self.bot_user.id
@@ -2214,6 +2218,9 @@ class FakeDiscord:
     async def _on_identify(self, session: GatewaySession, d: dict[str, Any]) -> None:
         if d.get("token") != self.token:
             await session.ws.close(code=4004, message=b"Authentication failed.")
+            return
+        if int(d.get("intents") or 0) & self.refused_intents:
+            await session.ws.close(code=4014, message=b"Disallowed intent(s).")
             return
         shard = d.get("shard")
         session.shard_id, session.shard_count = (int(shard[0]), int(shard[1])) if shard else (0, 1)

@@ -1,0 +1,271 @@
+"""The Discord client: owns the worker, the executors and the memory; the commands and the
+message handler (``commands.py``, ``conversation.py``) call into it.
+
+It is a thin adapter: every answer, search and upload is one Engine call; this module only
+decides where the call runs, how the result streams into Discord and what gets logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import discord
+from discord import app_commands
+
+from bot.discordbot import format as fmt
+from bot.discordbot.guards import Cooldown, collection_for
+from bot.discordbot.memory import ConversationMemory
+from bot.discordbot.split import split_message
+from bot.discordbot.stream import NO_MENTIONS, Reply, ThrottledEditor
+from bot.discordbot.worker import LLMWorker, QueueFull, TokenStream
+from bot.metrics import Metrics
+from config import Settings
+from retrieval.engine import Engine
+from retrieval.errors import ArticlebotError, InputError
+from retrieval.types import Answer
+
+log = logging.getLogger("articlebot.discord")
+
+T = TypeVar("T")
+TokenCallback = Callable[[str], None]
+
+APOLOGY = "Sorry, something went wrong on my side; it has been logged. Please try again."
+BUSY = "I'm busy answering other questions; try again in a moment."
+
+
+class Refusal(ArticlebotError):
+    """A request the bot declines (cooldown, busy, not allowed): one sentence for the user."""
+
+
+@dataclass
+class Accepted(Generic[T]):
+    """A queued model job and the token stream it feeds."""
+
+    future: asyncio.Future[T]
+    stream: TokenStream
+    ahead: int
+    queued_at: float
+
+
+@dataclass
+class Delivered(Generic[T]):
+    result: T | None
+    message_ids: list[int]
+    first_edit_s: float | None
+    total_s: float
+
+
+class ArticleBot(discord.Client):
+    def __init__(
+        self, engine: Engine, settings: Settings, *, dev_guild: int | None = None, **options: Any
+    ) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = True  # follow-ups in threads and reply chains need it
+        super().__init__(intents=intents, allowed_mentions=NO_MENTIONS, **options)
+        self.engine = engine
+        self.settings = settings
+        self.dev_guild = dev_guild
+        self.tree = app_commands.CommandTree(self)
+        self.tree.error(self._on_command_error)
+        self.worker = LLMWorker(settings.discord.queue_size)
+        # Quick reads (lists, autocomplete, /search) must not wait behind the model.
+        self.lookups = ThreadPoolExecutor(max_workers=2, thread_name_prefix="articlebot-lookup")
+        # Uploads embed whole articles: one at a time, beside the model, never on the loop.
+        self.ingests = ThreadPoolExecutor(max_workers=1, thread_name_prefix="articlebot-ingest")
+        self.cooldown = Cooldown(settings.discord.cooldown_s)
+        self.memory = ConversationMemory(max_turns=max(settings.answer.history_turns, 1))
+        self._deliveries: set[asyncio.Task[Any]] = set()
+        self.metrics = Metrics()  # served over HTTP by `articlebot run` when enabled
+        self._shutting_down = False
+
+        from bot.discordbot.commands import register
+
+        register(self)
+
+    # -- life cycle -------------------------------------------------------------------
+    async def setup_hook(self) -> None:
+        self.worker.start()
+        if self.dev_guild is not None:
+            guild = discord.Object(self.dev_guild)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to development guild %s", len(synced), self.dev_guild)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d global commands (may take up to an hour to show)", len(synced))
+
+    async def on_ready(self) -> None:
+        log.info("connected as %s (id %s) to %d servers", self.user, self.application_id,
+                 len(self.guilds))
+
+    async def close(self) -> None:
+        """Finish what is running, then disconnect: the model job in progress completes and
+        is delivered, queued ones are told the bot is restarting, uploads finish writing."""
+        if not self._shutting_down:
+            self._shutting_down = True
+            await self.worker.close()
+            me = asyncio.current_task()
+            pending = [task for task in self._deliveries if not task.done() and task is not me]
+            if pending:
+                await asyncio.wait(pending, timeout=30)
+        await super().close()
+        for executor in (self.lookups, self.ingests):
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+
+    async def on_message(self, message: discord.Message) -> None:
+        from bot.discordbot.conversation import handle_message
+
+        await handle_message(self, message)
+
+    # -- helpers for the handlers -----------------------------------------------------
+    def collection_of(self, guild_id: int | None) -> str:
+        return collection_for(guild_id, self.settings.default_collection)
+
+    async def lookup(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.lookups, functools.partial(fn, *args, **kwargs))
+
+    async def ingest(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        self._track_current_task()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.ingests, functools.partial(fn, *args, **kwargs))
+
+    def _track_current_task(self) -> None:
+        """close() waits for this handler: its answer or upload reply gets delivered."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._deliveries.add(task)
+            task.add_done_callback(self._deliveries.discard)
+
+    def check_question(self, question: str) -> str:
+        question = " ".join(question.split())
+        limit = self.settings.limits.max_question_chars
+        if not question:
+            raise InputError("Ask a question about the articles, for example “Who is meeting?”.")
+        if len(question) > limit:
+            raise InputError(f"Questions are limited to {limit} characters; "
+                             f"yours has {len(question)}.")
+        return question
+
+    async def check_target(self, collection: str, article: str | None, *,
+                           single: bool = False) -> None:
+        """Before deferring: the collection has articles and ``article`` names one of them
+        (``single``: or there is only one), so these mistakes get a private one-sentence
+        reply instead of a public answer."""
+        if article:
+            await self.lookup(self.engine.get_article, article, collection)
+            return
+        count = len(await self.lookup(self.engine.list_articles, collection))
+        if not count:
+            raise InputError("There are no articles here yet: an admin can add one with /upload.")
+        if single and count > 1:
+            raise InputError("Pick the article to summarise from the article option's list.")
+
+    def enqueue(self, user_id: int, call: Callable[[TokenCallback], T]) -> Accepted[T]:
+        """Queue a model call for ``user_id``, or refuse (cooldown, queue full)."""
+        wait = self.cooldown.remaining(user_id)
+        if wait > 0:
+            raise Refusal(f"Please wait {math.ceil(wait)} s before asking again.")
+        stream = TokenStream(asyncio.get_running_loop())
+        try:
+            future, ahead = self.worker.submit(lambda: call(stream.push))
+        except QueueFull:
+            raise Refusal(BUSY) from None
+        self.cooldown.hit(user_id)
+        self.metrics.set_queue_depth(self.worker.pending)
+        return Accepted(future, stream, ahead, time.monotonic())
+
+    async def deliver(
+        self, reply: Reply, accepted: Accepted[T], render: Callable[[T], str], *, context: str
+    ) -> Delivered[T]:
+        """Stream the job's tokens into ``reply``, then show the final text (split at
+        2,000 characters) and return what was posted."""
+        self._track_current_task()
+        editor = ThrottledEditor(reply.edit, self.settings.discord.edit_interval_s)
+        if accepted.ahead:
+            await editor.show(fmt.queued(accepted.ahead))
+        follower = asyncio.create_task(editor.follow(accepted.stream))
+        result: T | None = None
+        try:
+            result = await accepted.future
+            text = render(result)
+        except ArticlebotError as exc:
+            text = str(exc)
+        except QueueFull:
+            text = "I'm restarting; please ask again in a minute."
+        except Exception:
+            log.exception("unexpected error while answering (%s)", context)
+            self.metrics.count_error("answer")
+            text = APOLOGY
+        finally:
+            await editor.stop(follower)
+        parts = split_message(text) or ["…"]
+        ids = [await editor.show(parts[0])]
+        for part in parts[1:]:
+            ids.append(await reply.send(part))
+        first = None if editor.first_edit_at is None else editor.first_edit_at - accepted.queued_at
+        return Delivered(result, ids, first, time.monotonic() - accepted.queued_at)
+
+    def log_answer(self, kind: str, guild_id: int | None, accepted: Accepted[Any],
+                   delivered: Delivered[Any], question: str) -> None:
+        result = delivered.result
+        abstained = result.abstained if isinstance(result, Answer) else None
+        if isinstance(result, Answer):
+            self.metrics.observe_answer(result)
+        self.metrics.set_queue_depth(self.worker.pending)
+        log.info(
+            "%s guild=%s queued_ahead=%d first_edit_s=%s total_s=%.2f tokens=%d abstained=%s",
+            kind, guild_id or "dm", accepted.ahead,
+            "-" if delivered.first_edit_s is None else f"{delivered.first_edit_s:.2f}",
+            delivered.total_s, accepted.stream.tokens, "-" if abstained is None else abstained,
+        )
+        log.debug("%s guild=%s question=%r", kind, guild_id or "dm", question)
+
+    # -- errors -----------------------------------------------------------------------
+    async def _on_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        cause = getattr(error, "original", error)
+        if isinstance(cause, ArticlebotError):
+            message = str(cause)
+        else:
+            command = interaction.command.name if interaction.command else "?"
+            log.error("command /%s failed (guild=%s user=%s)", command, interaction.guild_id,
+                      interaction.user.id, exc_info=cause)
+            self.metrics.count_error("command")
+            message = APOLOGY
+        await self.tell(interaction, message)
+
+    async def tell(self, interaction: discord.Interaction, message: str) -> None:
+        """One private sentence; in the response itself when it was already deferred."""
+        try:
+            if interaction.response.is_done():
+                await interaction.edit_original_response(content=message,
+                                                          allowed_mentions=NO_MENTIONS)
+            else:
+                await interaction.response.send_message(message, ephemeral=True,
+                                                        allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException:
+            log.warning("could not tell user %s: interaction gone", interaction.user.id)
+
+
+class ShardedArticleBot(ArticleBot, discord.AutoShardedClient):
+    """The same bot over several gateway connections (``discord.shard_count``)."""
+
+
+def create_client(
+    settings: Settings, engine: Engine, *, dev_guild: int | None = None, **options: Any
+) -> ArticleBot:
+    shards = settings.discord.shard_count
+    if shards is None:
+        return ArticleBot(engine, settings, dev_guild=dev_guild, **options)
+    count = None if shards == "auto" else shards
+    return ShardedArticleBot(engine, settings, dev_guild=dev_guild, shard_count=count, **options)

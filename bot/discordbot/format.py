@@ -1,0 +1,88 @@
+"""Engine results as Discord message text (Markdown). Pure functions, no Discord import.
+
+Mentions in article text are harmless (every message is sent with no allowed mentions);
+Markdown in titles and quotes is escaped so an article cannot restyle the bot's messages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from retrieval.types import Answer, ArticleInfo, IngestResult, Passage, Summary
+
+PREVIEW_LIMIT = 1900
+_MARKDOWN = re.compile(r"([\\*_~`|>#\[\]])")
+
+
+def escape(text: str) -> str:
+    """``text`` with Markdown control characters escaped, on one line."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(text.split()))
+
+
+def preview(text: str) -> str:
+    """A partial answer while it streams: trimmed, with a trailing ellipsis."""
+    text = text.strip()
+    if len(text) > PREVIEW_LIMIT:
+        text = text[: PREVIEW_LIMIT - 1]
+    return text + " …"
+
+
+def queued(ahead: int) -> str:
+    if ahead == 1:
+        return "⏳ 1 question is ahead of yours…"
+    return f"⏳ {ahead} questions are ahead of yours…"
+
+
+def answer_text(answer: Answer) -> str:
+    """The answer, then numbered sources: title, paragraph (1-based) and a short quote."""
+    body = answer.text.strip() or "I have no answer to that."
+    if not answer.citations:
+        return body
+    lines = [
+        f"[{n}] *{escape(c.title)}*, paragraph {c.paragraph + 1}: “{escape(c.quote)}”"
+        for n, c in enumerate(answer.citations, 1)
+    ]
+    return body + "\n\n**Sources**\n" + "\n".join(lines)
+
+
+def summary_text(summary: Summary) -> str:
+    note = " (cached)" if summary.cached else ""
+    return f"**Summary of {escape(summary.article.title)}**{note}\n\n{summary.text.strip()}"
+
+
+def articles_text(articles: Sequence[ArticleInfo], where: str) -> str:
+    if not articles:
+        return f"No articles in {where} yet: an admin can add one with /upload."
+    noun = "article" if len(articles) == 1 else "articles"
+    lines = [f"**{len(articles)} {noun} in {where}**"]
+    for a in articles:
+        by = f" by {escape(a.added_by)}" if a.added_by else ""
+        lines.append(
+            f"{a.id}. **{escape(a.title)}** — added {a.added_at[:10]}{by}, {a.chunks} chunks"
+        )
+    return "\n".join(lines)
+
+
+def search_text(query: str, passages: Sequence[Passage]) -> str:
+    if not passages:
+        return f"No passages match “{escape(query)}”."
+    blocks = [f"**Top passages for** “{escape(query)}”"]
+    for n, p in enumerate(passages, 1):
+        blocks.append(
+            f"**{n}.** *{escape(p.title)}*, paragraph {p.paragraph + 1} — score {p.score:.2f}\n"
+            f"> {' '.join(p.text.split())}"
+        )
+    return "\n\n".join(blocks)
+
+
+def ingest_text(result: IngestResult) -> str:
+    a = result.article
+    verb = {"added": "Stored", "replaced": "Replaced", "unchanged": "Already stored"}[
+        result.status
+    ]
+    return f"{verb} **{escape(a.title)}** (id {a.id}, {a.chunks} chunks)."
+
+
+def removed_text(article: ArticleInfo) -> str:
+    return f"Removed **{escape(article.title)}** (id {article.id})."

@@ -1,0 +1,224 @@
+"""The bot's moving parts with small fakes: cooldowns, the admin rule, follow-up memory, the
+single model worker, the token bridge, the edit throttle and delivering a long answer."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+import pytest
+
+from bot.discordbot.client import APOLOGY, Accepted, ArticleBot
+from bot.discordbot.guards import Cooldown, collection_for, is_admin
+from bot.discordbot.memory import ConversationMemory
+from bot.discordbot.stream import ThrottledEditor
+from bot.discordbot.worker import LLMWorker, QueueFull, TokenStream
+from config import Settings
+from retrieval.engine import Engine
+from retrieval.errors import NotFoundError
+from retrieval.types import Turn
+
+
+def test_cooldown_counts_down_per_user_and_zero_disables_it() -> None:
+    now = [100.0]
+    cooldown = Cooldown(5, clock=lambda: now[0])
+    assert cooldown.remaining(1) == 0
+    cooldown.hit(1)
+    now[0] += 2
+    assert cooldown.remaining(1) == pytest.approx(3) and cooldown.remaining(2) == 0
+    now[0] += 3
+    assert cooldown.remaining(1) == 0
+    off = Cooldown(0)
+    off.hit(1)
+    assert off.remaining(1) == 0
+
+
+def test_admins_and_collections() -> None:
+    assert is_admin(manage_guild=True, role_names=[], admin_role="")
+    assert not is_admin(manage_guild=False, role_names=["Editors"], admin_role="")
+    assert is_admin(manage_guild=False, role_names=["Editors"], admin_role="Editors")
+    assert not is_admin(manage_guild=False, role_names=["editors"], admin_role="Editors")
+    assert collection_for(42, "default") == "guild-42"
+    assert collection_for(None, "default") == "default"
+
+
+def test_memory_keeps_recent_turns_under_every_key_and_forgets_the_oldest() -> None:
+    memory = ConversationMemory(max_keys=3, max_turns=2)
+    memory.remember([1, 2], (), Turn("q1", "a1"))
+    memory.remember([3], memory.get(1), Turn("q2", "a2"))
+    assert [t.question for t in memory.get(3)] == ["q1", "q2"]
+    memory.remember([4], memory.get(3), Turn("q3", "a3"))
+    assert [t.question for t in memory.get(4)] == ["q2", "q3"]  # at most max_turns
+    assert memory.get(2) == () and len(memory) == 3  # key 2 was the least recently used
+    assert memory.get(None) == ()
+
+
+async def test_the_worker_runs_one_job_at_a_time_in_order_and_refuses_when_full() -> None:
+    worker = LLMWorker(queue_size=3)
+    worker.start()
+    gate = threading.Event()
+    active: list[int] = []
+    order: list[str] = []
+    threads: set[int] = set()
+
+    def job(name: str) -> Callable[[], str]:
+        def run() -> str:
+            active.append(1)
+            assert len(active) == 1  # never two at once
+            threads.add(threading.get_ident())
+            gate.wait(10)
+            order.append(name)
+            active.pop()
+            return name
+        return run
+
+    first, ahead0 = worker.submit(job("a"))
+    await asyncio.sleep(0.05)  # the worker takes "a"; the queue is empty again
+    futures = [worker.submit(job(n)) for n in "bcd"]
+    assert [ahead for _, ahead in futures] == [1, 2, 3] and ahead0 == 0
+    with pytest.raises(QueueFull):
+        worker.submit(job("e"))
+    assert threading.get_ident() not in threads
+    gate.set()
+    assert await asyncio.gather(first, *(f for f, _ in futures)) == ["a", "b", "c", "d"]
+    assert order == ["a", "b", "c", "d"] and len(threads) == 1
+
+    def boom() -> None:
+        raise NotFoundError("No article 'x' in this collection.")
+
+    with pytest.raises(NotFoundError):
+        await worker.submit(boom)[0]
+    await worker.close()
+
+
+async def test_closing_the_worker_finishes_the_running_job_and_fails_the_waiting_ones() -> None:
+    worker = LLMWorker(queue_size=2)
+    worker.start()
+
+    def slow() -> str:
+        time.sleep(0.3)
+        return "done"
+
+    running, _ = worker.submit(slow)
+    await asyncio.sleep(0.05)
+    waiting, _ = worker.submit(lambda: "never")
+    await worker.close()
+    assert running.result() == "done"
+    with pytest.raises(QueueFull):
+        await waiting
+    with pytest.raises(QueueFull):
+        worker.submit(lambda: None)
+
+    stuck = LLMWorker(queue_size=1)
+    stuck.start()
+    release = threading.Event()
+    never, _ = stuck.submit(lambda: release.wait(5))
+    await asyncio.sleep(0.05)
+    close = asyncio.create_task(stuck.close(timeout=0.1))
+    await asyncio.sleep(0.3)
+    with pytest.raises(QueueFull):  # gave up waiting: its caller is told, not left hanging
+        await never
+    release.set()
+    await close
+
+
+async def test_tokens_from_a_thread_reach_the_loop_in_order() -> None:
+    stream = TokenStream(asyncio.get_running_loop())
+    thread = threading.Thread(target=lambda: [stream.push(t) for t in ["He", " Li", "feng"]])
+    thread.start()
+    thread.join()
+    assert await stream.changed() == "He Lifeng" and stream.tokens == 3
+
+
+async def test_the_editor_keeps_edits_an_interval_apart_and_stops_between_requests() -> None:
+    sent: list[tuple[float, str]] = []
+
+    async def edit(content: str) -> int:
+        sent.append((time.monotonic(), content))
+        await asyncio.sleep(0.02)
+        return len(sent)
+
+    editor = ThrottledEditor(edit, interval=0.2, first_delay=0)
+    stream = TokenStream(asyncio.get_running_loop())
+    follower = asyncio.create_task(editor.follow(stream))
+    for token in ["He", " Lifeng", " is", " China's", " negotiator"]:
+        stream.push(token)
+        await asyncio.sleep(0.07)
+    await editor.stop(follower)
+    await editor.show("He Lifeng is China's negotiator.")
+    times = [t for t, _ in sent]
+    assert all(b - a >= 0.2 for a, b in itertools.pairwise(times)), times
+    assert sent[0][1] == "He …" and sent[-1][1] == "He Lifeng is China's negotiator."
+    assert 2 <= len(sent) <= 4 and editor.edits == len(sent)
+
+
+async def test_a_short_answer_done_before_the_first_preview_is_shown_once_whole() -> None:
+    sent: list[str] = []
+
+    async def edit(content: str) -> int:
+        sent.append(content)
+        return 1
+
+    editor = ThrottledEditor(edit, interval=1.0, first_delay=0.2)
+    stream = TokenStream(asyncio.get_running_loop())
+    follower = asyncio.create_task(editor.follow(stream))
+    stream.push("He")
+    await asyncio.sleep(0.05)
+    stream.push(" Lifeng")
+    await asyncio.sleep(0.05)
+    await editor.stop(follower)
+    started = time.monotonic()
+    await editor.show("He Lifeng")
+    assert sent == ["He Lifeng"] and time.monotonic() - started < 0.1  # no throttle wait
+
+
+class RecordingReply:
+    def __init__(self) -> None:
+        self.edits: list[str] = []
+        self.sent: list[str] = []
+
+    async def edit(self, content: str) -> int:
+        self.edits.append(content)
+        return 1
+
+    async def send(self, content: str) -> int:
+        self.sent.append(content)
+        return 2 + len(self.sent)
+
+
+async def test_deliver_splits_long_answers_and_turns_errors_into_one_sentence(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = make_settings(**{"discord.edit_interval_s": 0.2})
+    bot = ArticleBot(cast(Engine, None), settings)
+    loop = asyncio.get_running_loop()
+
+    async def deliver(outcome: Any) -> tuple[RecordingReply, list[int]]:
+        future: asyncio.Future[str] = loop.create_future()
+        if isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+        reply = RecordingReply()
+        accepted = Accepted(future, TokenStream(loop), 2, time.monotonic())
+        delivered = await bot.deliver(reply, accepted, lambda s: s, context="test")
+        return reply, delivered.message_ids
+
+    long = "\n\n".join(f"Paragraph {n}. " + "word " * 150 for n in range(6))
+    reply, ids = await deliver(long)
+    assert reply.edits[0] == "⏳ 2 questions are ahead of yours…"
+    assert len(reply.sent) >= 2 and ids == [1, *range(3, 3 + len(reply.sent))]
+    assert all(len(p) <= 2000 for p in [*reply.edits, *reply.sent])
+    reply, _ = await deliver(NotFoundError("No article 'x' in this collection."))
+    assert reply.edits[-1] == "No article 'x' in this collection." and not reply.sent
+    with caplog.at_level(logging.ERROR, logger="articlebot.discord"):
+        reply, _ = await deliver(RuntimeError("disk on fire"))
+    assert reply.edits[-1] == APOLOGY
+    assert "unexpected error while answering (test)" in caplog.text
+    assert "disk on fire" in caplog.text  # the traceback goes to the log, not the user
+    await bot.close()
