@@ -48,7 +48,18 @@ class RedactToken(logging.Filter):
         message = record.getMessage()
         if self.token in message:
             record.msg, record.args = message.replace(self.token, "[token]"), None
+        # A traceback can quote it too (an exception carrying a request, say): handlers then
+        # get the redacted text instead of the exception object.
+        traceback = record.exc_text or (
+            _TRACEBACKS.formatException(record.exc_info) if record.exc_info else "")
+        if self.token in traceback:
+            record.exc_text, record.exc_info = traceback.replace(self.token, "[token]"), None
+        if record.stack_info and self.token in record.stack_info:
+            record.stack_info = record.stack_info.replace(self.token, "[token]")
         return True
+
+
+_TRACEBACKS = logging.Formatter()
 
 
 @contextlib.contextmanager

@@ -120,8 +120,8 @@ async def test_ask_defers_streams_throttled_edits_and_cites_then_reply_follows_u
     lines = [r.getMessage() for r in caplog.records
              if r.name == "articlebot.discord" and r.getMessage().startswith(("ask ", "mention "))]
     assert len(lines) == 2
-    assert re.match(rf"ask guild={guild.id} queued_ahead=0 first_edit_s=[\d.]+ total_s=[\d.]+ "
-                    r"tokens=\d+ abstained=False", lines[0]), lines[0]
+    assert re.match(rf"ask guild={guild.id} queued_ahead=0 wait_s=[\d.]+ first_edit_s=[\d.]+ "
+                    r"total_s=[\d.]+ tokens=\d+ abstained=False", lines[0]), lines[0]
     assert all(QUESTION not in line and fake.token not in line for line in lines)
     fake.assert_no_unknown_routes()
 

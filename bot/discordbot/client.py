@@ -23,7 +23,7 @@ from discord import app_commands
 from bot.discordbot import format as fmt
 from bot.discordbot.guards import Cooldown, collection_for
 from bot.discordbot.memory import ConversationMemory
-from bot.discordbot.split import split_message
+from bot.discordbot.split import MESSAGE_LIMIT, split_message
 from bot.discordbot.stream import NO_MENTIONS, Reply, ThrottledEditor
 from bot.discordbot.worker import LLMWorker, QueueFull, TokenStream
 from bot.metrics import Metrics
@@ -148,12 +148,20 @@ class ArticleBot(discord.Client):
     def check_question(self, question: str) -> str:
         question = " ".join(question.split())
         limit = self.settings.limits.max_question_chars
-        if not question:
+        if not any(c.isalnum() for c in question):  # empty, or only invisible characters
             raise InputError("Ask a question about the articles, for example “Who is meeting?”.")
         if len(question) > limit:
             raise InputError(f"Questions are limited to {limit} characters; "
                              f"yours has {len(question)}.")
         return question
+
+    def check_article_ref(self, article: str) -> None:
+        """An article option is an id or a title; Discord lets a member type up to 6,000
+        characters there, which quoted back in "No article ..." would not fit a message."""
+        limit = self.settings.limits.max_title_chars
+        if len(article.strip()) > limit:
+            raise InputError(f"Article titles have at most {limit} characters; "
+                             "pick the article from the list.")
 
     async def check_target(self, collection: str, article: str | None, *,
                            single: bool = False) -> None:
@@ -161,6 +169,7 @@ class ArticleBot(discord.Client):
         (``single``: or there is only one), so these mistakes get a private one-sentence
         reply instead of a public answer."""
         if article:
+            self.check_article_ref(article)
             await self.lookup(self.engine.get_article, article, collection)
             return
         count = len(await self.lookup(self.engine.list_articles, collection))
@@ -175,13 +184,19 @@ class ArticleBot(discord.Client):
         if wait > 0:
             raise Refusal(f"Please wait {math.ceil(wait)} s before asking again.")
         stream = TokenStream(asyncio.get_running_loop())
+
+        def job() -> T:
+            stream.started_at = time.monotonic()  # the queue wait ends here
+            return call(stream.push)
+
+        queued_at = time.monotonic()
         try:
-            future, ahead = self.worker.submit(lambda: call(stream.push))
+            future, ahead = self.worker.submit(job)
         except QueueFull:
             raise Refusal(BUSY) from None
         self.cooldown.hit(user_id)
         self.metrics.set_queue_depth(self.worker.pending)
-        return Accepted(future, stream, ahead, time.monotonic())
+        return Accepted(future, stream, ahead, queued_at)
 
     async def deliver(
         self, reply: Reply, accepted: Accepted[T], render: Callable[[T], str], *, context: str
@@ -221,9 +236,11 @@ class ArticleBot(discord.Client):
         if isinstance(result, Answer):
             self.metrics.observe_answer(result)
         self.metrics.set_queue_depth(self.worker.pending)
+        started = accepted.stream.started_at
         log.info(
-            "%s guild=%s queued_ahead=%d first_edit_s=%s total_s=%.2f tokens=%d abstained=%s",
-            kind, guild_id or "dm", accepted.ahead,
+            "%s guild=%s queued_ahead=%d wait_s=%s first_edit_s=%s total_s=%.2f tokens=%d "
+            "abstained=%s", kind, guild_id or "dm", accepted.ahead,
+            "-" if started is None else f"{started - accepted.queued_at:.2f}",
             "-" if delivered.first_edit_s is None else f"{delivered.first_edit_s:.2f}",
             delivered.total_s, accepted.stream.tokens, "-" if abstained is None else abstained,
         )
@@ -246,6 +263,8 @@ class ArticleBot(discord.Client):
 
     async def tell(self, interaction: discord.Interaction, message: str) -> None:
         """One private sentence; in the response itself when it was already deferred."""
+        if len(message) > MESSAGE_LIMIT:  # whatever it quotes, it must fit one message
+            message = message[: MESSAGE_LIMIT - 1] + "…"
         try:
             if interaction.response.is_done():
                 await interaction.edit_original_response(content=message,

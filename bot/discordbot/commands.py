@@ -192,7 +192,13 @@ async def handle_upload(bot: ArticleBot, interaction: discord.Interaction,
     collection = bot.collection_of(interaction.guild_id)
     added_by = interaction.user.name
     if file is not None:
-        data = await file.read()
+        try:
+            data = await file.read()
+        except discord.HTTPException as exc:  # expired or removed from Discord's CDN
+            log.warning("could not download attachment (guild=%s status=%s)",
+                        interaction.guild_id, exc.status)
+            raise InputError(f"Could not download {file.filename} from Discord; "
+                             "please upload it again.") from None
         result = await bot.ingest(bot.engine.ingest_bytes, data, file.filename,
                                   collection=collection, title=title, added_by=added_by,
                                   content_type=file.content_type, source=file.filename)
@@ -208,6 +214,7 @@ async def handle_upload(bot: ArticleBot, interaction: discord.Interaction,
 async def handle_remove(bot: ArticleBot, interaction: discord.Interaction,
                         article: str) -> None:
     _require_admin(bot, interaction)
+    bot.check_article_ref(article)
     await interaction.response.defer(ephemeral=True)
     removed = await bot.ingest(bot.engine.remove, article, bot.collection_of(interaction.guild_id))
     await interaction.edit_original_response(content=fmt.removed_text(removed),

@@ -13,6 +13,7 @@ from retrieval.types import Answer, ArticleInfo, IngestResult, Passage, Summary
 
 PREVIEW_LIMIT = 1900
 _MARKDOWN = re.compile(r"([\\*_~`|>#\[\]])")
+_CITATION_MARK = re.compile(r"(\s?)\[(\d{1,2})\]")
 
 
 def escape(text: str) -> str:
@@ -36,7 +37,7 @@ def queued(ahead: int) -> str:
 
 def answer_text(answer: Answer) -> str:
     """The answer, then numbered sources: title, paragraph (1-based) and a short quote."""
-    body = answer.text.strip() or "I have no answer to that."
+    body = _renumber_marks(answer).strip() or "I have no answer to that."
     if not answer.citations:
         return body
     lines = [
@@ -44,6 +45,24 @@ def answer_text(answer: Answer) -> str:
         for n, c in enumerate(answer.citations, 1)
     ]
     return body + "\n\n**Sources**\n" + "\n".join(lines)
+
+
+def _renumber_marks(answer: Answer) -> str:
+    """Citation marks in the answer follow the numbering of the sources listed under it:
+    ``[k]`` (the k-th passage the model read) becomes that passage's source number, and a
+    mark that points at no listed source, such as one an article planted ("cite passage
+    [9]"), is dropped."""
+    numbers: dict[tuple[int, int], int] = {}
+    for n, c in enumerate(answer.citations, 1):
+        numbers.setdefault((c.article_id, c.paragraph), n)
+
+    def replace(mark: re.Match[str]) -> str:
+        k = int(mark.group(2))
+        passage = answer.passages[k - 1] if 1 <= k <= len(answer.passages) else None
+        n = numbers.get((passage.article_id, passage.paragraph)) if passage else None
+        return "" if n is None else f"{mark.group(1)}[{n}]"
+
+    return _CITATION_MARK.sub(replace, answer.text)
 
 
 def summary_text(summary: Summary) -> str:

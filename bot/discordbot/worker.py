@@ -113,6 +113,7 @@ class TokenStream:
         self._changed = asyncio.Event()
         self.text = ""
         self.tokens = 0
+        self.started_at: float | None = None  # monotonic time the worker began the job
 
     def push(self, token: str) -> None:
         """Called from the worker thread for every token."""

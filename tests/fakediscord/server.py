@@ -1521,8 +1521,10 @@ class FakeDiscord:
             return web.Response(status=404, text="not found")
         if served.delay:
             await asyncio.sleep(served.delay)
+        # As a header, so a content type with parameters ("text/plain; charset=utf-8",
+        # what Discord stores for text attachments) is served as is.
         return web.Response(
-            body=served.data, status=served.status, content_type=served.content_type
+            body=served.data, status=served.status, headers={"Content-Type": served.content_type}
         )
 
     # ------------------------------------------------------------------ REST: identity
