@@ -39,7 +39,9 @@ QUEUE_SIZE = 24
 USERS = 20
 QUESTIONS = 50
 BURST = 10
-RSS_GROWTH_LIMIT_MB = 300
+# Growth after warm-up, mostly allocator high-water marks from the 300-chunk upload; a leak
+# per question (or per streamed token) over these 60 questions would blow well past it.
+RSS_GROWTH_LIMIT_MB = 400
 
 
 @dataclass
@@ -172,7 +174,7 @@ async def test_fifty_concurrent_questions_then_a_burst_during_an_upload(
                 "file": fake.attachment(inquiry(300), "inquiry.txt", "text/plain")})
             await upload.wait_deferred(timeout=3)
             await _until(lambda: any(p.endswith("/inquiry.txt") for _, p in fake.cdn_fetches))
-            await asyncio.sleep(0.5)  # the upload is now in the ingest thread
+            await asyncio.sleep(0.1)  # the upload is now parsing/embedding in its thread
             burst_plan = [members[(7 * n) % len(members)] for n in range(BURST)]
             burst = await asyncio.gather(*(
                 fake.slash(server.guild, user, "ask", {"question": server.question})
