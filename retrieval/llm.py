@@ -7,6 +7,7 @@ Ollama) over HTTP with streaming. Both stream tokens through an ``on_token`` cal
 
 from __future__ import annotations
 
+import atexit
 import http.client
 import json
 import logging
@@ -174,9 +175,18 @@ class LlamaCppLLM:
                 )
             except Exception as exc:
                 raise ModelError(f"Could not load the model {self.path}: {exc}") from exc
+            # Free the model before interpreter teardown: llama.cpp's own finaliser runs too
+            # late then and prints a TypeError at every exit.
+            atexit.register(self.close)
             log.info("LLM %s loaded (threads=%d, gpu_layers=%d, gpu_offload=%s)", self.name,
                      self.n_threads, self.n_gpu_layers, self.gpu_offload)
         return self._llama
+
+    def close(self) -> None:
+        with self._lock:
+            if self._llama is not None:
+                self._llama.close()
+                self._llama = None
 
     @property
     def gpu_offload(self) -> bool:
