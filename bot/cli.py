@@ -285,6 +285,12 @@ def summary(obj: Context, article: str | None, length: str, collection: str | No
     click.echo(f"\n  — {result.article.title}" + (" (cached)" if result.cached else ""))
 
 
+from bot.measure import bench_command, eval_command  # noqa: E402
+
+cli.add_command(eval_command)
+cli.add_command(bench_command)
+
+
 from bot.run import run_command  # noqa: E402  (light: discord is imported when it runs)
 
 cli.add_command(run_command)

@@ -45,12 +45,15 @@ class ChunkingSettings(_Section):
 
 
 class SearchSettings(_Section):
-    top_k: int = Field(4, ge=1, le=50)
+    top_k: int = Field(2, ge=1, le=50)
     candidates: int = Field(30, ge=1, le=500)
     fusion: Literal["rrf", "weighted"] = "weighted"
     rrf_k: int = Field(60, ge=1)
     dense_weight: float = Field(0.7, ge=0.0, le=1.0)
     min_score: float = Field(0.25, ge=-1.0, le=1.0)
+    min_support: float = Field(0.67, ge=-10.0, le=10.0)
+    coverage_weight: float = Field(0.8, ge=0.0, le=10.0)
+    unknown_weight: float = Field(0.2, ge=0.0, le=10.0)
     faiss_threads: int = Field(1, ge=1)
 
 
@@ -60,7 +63,8 @@ class LLMSettings(_Section):
     n_ctx: int = Field(2048, ge=256)
     n_threads: int = Field(0, ge=0)
     n_gpu_layers: int = -1
-    max_tokens: int = Field(48, ge=1)
+    max_tokens: int = Field(16, ge=1)
+    chat_max_tokens: int = Field(192, ge=1)
     summary_max_tokens: int = Field(160, ge=16)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     prompt_style: Literal["auto", "completion", "chat"] = "auto"

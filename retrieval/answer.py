@@ -44,7 +44,9 @@ def grounding(answer: str, passages: Sequence[Passage]) -> float:
     if not words:
         return 1.0 if answer.strip() else 0.0
     vocabulary = set(_words(" ".join(p.text for p in passages)))
-    return sum(w in vocabulary for w in words) / len(words)
+    # A word that starts a passage word counts too: "1950" is supported by "the 1950s".
+    return sum(w in vocabulary or any(v.startswith(w) for v in vocabulary)
+               for w in words) / len(words)
 
 
 def _best_sentence(passage: Passage, probe: set[str], limit: int) -> str:

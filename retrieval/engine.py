@@ -34,7 +34,7 @@ from retrieval.llm import (
     TokenCallback,
     resolve_gguf,
 )
-from retrieval.search import SearchParams, hybrid_search
+from retrieval.search import SearchParams, hybrid_search, question_support
 from retrieval.summarize import summarize_text
 from retrieval.types import Answer, ArticleInfo, IngestResult, Passage, Summary, Turn
 
@@ -255,7 +255,7 @@ class Engine:
         timings = {"retrieval_s": time.perf_counter() - started}
         passages = self._fit_context(passages)
         context_tokens = sum(self.llm.count_tokens(p.text) for p in passages)
-        if not passages or max(p.dense for p in passages) < self.settings.search.min_score:
+        if not self._supported(query, passages, collection):
             timings["total_s"] = time.perf_counter() - started
             return Answer(answering.ABSTAIN_TEXT, True, [], timings, passages, context_tokens)
         completion = self._generate(question, passages, history, on_token)
@@ -273,6 +273,15 @@ class Engine:
         timings["total_s"] = time.perf_counter() - started
         return Answer(answering.ABSTAIN_TEXT if abstained else text, abstained, citations,
                       timings, passages, context_tokens)
+
+    def _supported(self, query: str, passages: list[Passage], collection: str | None) -> bool:
+        """Whether the passages cover the question well enough to ask the model at all."""
+        cfg = self.settings.search
+        if not passages or max(p.dense for p in passages) < cfg.min_score:
+            return False
+        support = question_support(self.collection(collection), query, passages,
+                                   cfg.coverage_weight, cfg.unknown_weight)
+        return support >= cfg.min_support
 
     def _completion_style(self) -> bool:
         return self.llm.prompt_style() == "completion"
@@ -296,7 +305,8 @@ class Engine:
             return self.llm.complete(prompt, max_tokens=max_tokens, stop=["\n"],
                                      on_token=on_token)
         messages = prompts.chat_messages(question, passages, history)
-        return self.llm.chat(messages, max_tokens=max_tokens * 4, on_token=on_token)
+        return self.llm.chat(messages, max_tokens=self.settings.llm.chat_max_tokens,
+                             on_token=on_token)
 
     # -- summaries ----------------------------------------------------------------------
     def summarize(self, article: str | None = None, *, collection: str | None = None,

@@ -1,7 +1,10 @@
 """Prompt building: a completion-style prompt for base models, chat messages for instruct ones.
 
-The completion prompt starts with a constant worked example, so llama.cpp reuses its KV cache
-for that prefix on every question (reading the prompt dominates latency on a CPU).
+The completion prompt starts with constant worked examples, so llama.cpp reuses its KV cache
+for that prefix on every question (reading the prompt dominates latency on a CPU). Measured
+with ``articlebot eval`` on the packaged Gemma 3 270M base model: three short SQuAD-like
+examples instead of one (F1 +7), no article titles inside the passage text (the model
+echoed them as answers) and the best passage last, nearest the question (F1 +6 over first).
 """
 
 from __future__ import annotations
@@ -14,11 +17,19 @@ from retrieval.types import Passage, Turn
 NOT_COVERED = "NOT IN ARTICLES"
 
 _EXAMPLE = (
-    "Read the passages and answer the question with a short phrase copied from them.\n\n"
+    "Answer each question with the shortest phrase copied from its passage.\n\n"
     "Passage: The Eiffel Tower was completed in March 1889 as the entrance arch to the "
     "World's Fair in Paris. It was designed by the company of Gustave Eiffel.\n"
     "Question: Whose company designed the Eiffel Tower?\n"
     "Answer: Gustave Eiffel\n\n"
+    "Passage: Marie Curie shared the 1903 Nobel Prize in Physics with Pierre Curie and Henri "
+    "Becquerel for their research on radiation.\n"
+    "Question: Who shared the 1903 Nobel Prize with Marie Curie?\n"
+    "Answer: Pierre Curie and Henri Becquerel\n\n"
+    "Passage: The Amazon river carries more water than any other river, about 209,000 cubic "
+    "metres per second, because of the heavy rainfall in its basin.\n"
+    "Question: Why does the Amazon carry so much water?\n"
+    "Answer: the heavy rainfall in its basin\n\n"
 )
 
 _SYSTEM = (
@@ -37,8 +48,10 @@ def _passage_block(passages: Sequence[Passage], numbered: bool) -> str:
 
 
 def completion_prompt(question: str, passages: Sequence[Passage], history: Sequence[Turn]) -> str:
+    """Examples, then the passages as one block with the best one last, then the question."""
     earlier = "".join(f"Question: {t.question}\nAnswer: {t.answer}\n" for t in history)
-    return f"{_EXAMPLE}{_passage_block(passages, False)}\n{earlier}Question: {question}\nAnswer:"
+    body = "\n".join(p.text for p in reversed(passages))
+    return f"{_EXAMPLE}Passage: {body}\n{earlier}Question: {question}\nAnswer:"
 
 
 def chat_messages(question: str, passages: Sequence[Passage], history: Sequence[Turn]

@@ -1,0 +1,278 @@
+"""``articlebot bench``: ingestion throughput, search and ask latency, cold start, memory.
+
+Everything runs in temporary data directories (the assembled GGUF is linked, not copied).
+The cold-start and memory figures come from a child process (``python -m
+retrieval.benchmark cold DATA_DIR``) that loads both models as ``articlebot run`` does and
+answers one question, so this process's own warm caches do not flatter them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from config import Settings
+from retrieval.evaluation import load_articles, percentile
+
+Progress = Callable[[Sequence[Any], str], Iterator[Any]]
+
+BENCH_ROWS = [
+    ("load_avg_1m", "1-minute load average when the bench started (2 cores)"),
+    ("embedding_device", "device of the embedding model"),
+    ("llm_device", "device of the language model"),
+    ("ingest_articles", "articles ingested"),
+    ("ingest_chunks", "chunks they made"),
+    ("ingest_chunks_per_s", "ingestion: chunks/s (parse, chunk, embed, store, index)"),
+    ("ingest_articles_per_s", "ingestion: articles/s"),
+    ("encode_chunks_per_s", "bare SentenceTransformer.encode on the same chunks: chunks/s"),
+    ("ingest_vs_encode", "ingestion throughput / bare encode throughput"),
+    ("embed_query_p50_ms", "embedding one question, median (ms)"),
+    ("search_1000_p50_ms", "hybrid search at 1k chunks, p50 (ms; dense+BM25+fusion+SQLite)"),
+    ("search_1000_p95_ms", "... p95 (ms)"),
+    ("search_10000_p50_ms", "hybrid search at 10k chunks, p50 (ms)"),
+    ("search_10000_p95_ms", "... p95 (ms)"),
+    ("search_100000_p50_ms", "hybrid search at 100k chunks, p50 (ms)"),
+    ("search_100000_p95_ms", "... p95 (ms)"),
+    ("ask_p50_s", "ask latency, median (s)"),
+    ("ask_p95_s", "ask latency, 95th percentile (s)"),
+    ("ask_first_token_p50_s", "time to the first answer token, median (s)"),
+    ("ask_prompt_tokens", "prompt tokens per question, mean"),
+    ("prompt_tokens_per_s", "prompt reading speed (tokens/s)"),
+    ("decode_tokens_per_s", "generation speed, 64 tokens (tokens/s)"),
+    ("cold_start_s", "new process to first answer, both models loaded (s)"),
+    ("cold_import_s", "... of which imports (s)"),
+    ("cold_load_s", "... of which loading both models (s)"),
+    ("peak_rss_mb", "peak resident memory of that process (MB)"),
+]
+
+
+def _ms(values: Sequence[float]) -> tuple[float, float]:
+    return round(1000 * percentile(values, 50), 2), round(1000 * percentile(values, 95), 2)
+
+
+def _settings_for(settings: Settings, data_dir: Path) -> Settings:
+    """The same settings in a fresh data dir that links the assembled model files."""
+    from retrieval.llm import resolve_gguf
+
+    models = settings.data_dir / "models"
+    if settings.llm.backend == "llamacpp":
+        resolve_gguf(settings.llm.model, models)  # assemble once, outside the timings
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if models.is_dir():
+        (data_dir / "models").symlink_to(models.resolve(), target_is_directory=True)
+    return settings.model_copy(update={"data_dir": data_dir, "preload_sample": False})
+
+
+# -- ingestion ---------------------------------------------------------------------------------
+def bench_ingest(engine: Any, articles_path: Path, count: int, progress: Progress,
+                 blocks: int = 4) -> dict[str, Any]:
+    """Ingestion against a bare ``encode`` of the same chunks, block by block.
+
+    Alternating the two (ingest a block, then encode its chunks) exposes both to the same
+    background load, which on a shared 2-core machine otherwise decides the ratio.
+    """
+    articles = load_articles(articles_path)[:count]
+    engine.embedder.embed(["warm up"] * 8)
+    model = engine.embedder.load()
+    store = engine.collection("bench").store
+    size = max(1, -(-len(articles) // blocks))
+    ingest_s = encode_s = 0.0
+    chunks = 0
+    for first in progress(list(range(0, len(articles), size)), "ingest"):
+        started = time.perf_counter()
+        with engine.collection("bench").batch():
+            for a in articles[first:first + size]:
+                engine.ingest_bytes(f"{a.title}\n\n{a.text}".encode(), "article.txt",
+                                    title=a.title, collection="bench")
+        ingest_s += time.perf_counter() - started
+        _, _, texts, titles = store.all_chunks()  # in id order: this block's chunks are last
+        prefixed = [f"{t}\n{x}" if engine.settings.embedding.title_prefix else x
+                    for t, x in zip(titles[chunks:], texts[chunks:])]
+        chunks = len(texts)
+        started = time.perf_counter()
+        model.encode(prefixed, batch_size=engine.settings.embedding.batch_size,
+                     normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        encode_s += time.perf_counter() - started
+    return {
+        "ingest_articles": len(articles), "ingest_chunks": chunks,
+        "ingest_s": round(ingest_s, 2), "encode_s": round(encode_s, 2),
+        "ingest_chunks_per_s": round(chunks / ingest_s, 1),
+        "ingest_articles_per_s": round(len(articles) / ingest_s, 2),
+        "encode_chunks_per_s": round(chunks / encode_s, 1),
+        "ingest_vs_encode": round(encode_s / ingest_s, 3),
+    }
+
+
+# -- search ------------------------------------------------------------------------------------
+def _synthetic_collection(directory: Path, size: int, texts: Sequence[str], seed: int) -> Any:
+    """A real collection (SQLite, FAISS, BM25) of ``size`` chunks: real texts, random vectors."""
+    from retrieval.chunking import Chunk
+    from retrieval.collection import Collection
+    from retrieval.store import Store
+
+    rng = np.random.default_rng(seed)
+    store = Store(directory / "store.sqlite3")
+    per_article = 200
+    for first in range(0, size, per_article):
+        n = min(per_article, size - first)
+        body = [texts[(first + i) % len(texts)] for i in range(n)]
+        vectors = rng.standard_normal((n, 384)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        chunks = [Chunk(i, i, 0, len(t), t) for i, t in enumerate(body)]
+        store.put_article(title=f"Synthetic {first}", source="bench", content_hash=str(first),
+                          text="\n\n".join(body), chunks=chunks, vectors=vectors, added_by=None)
+    store.close()
+    return Collection(directory, "bench", 384)
+
+
+def bench_search(engine: Any, texts: Sequence[str], queries: Sequence[str], sizes: Sequence[int],
+                 progress: Progress) -> dict[str, Any]:
+    from retrieval.search import SearchParams, hybrid_search
+
+    cfg = engine.settings.search
+    params = SearchParams(cfg.top_k, cfg.candidates, cfg.fusion, cfg.rrf_k, cfg.dense_weight)
+    timings: list[float] = []
+    for q in queries[:50]:
+        started = time.perf_counter()
+        engine.embedder.embed_query(q)
+        timings.append(time.perf_counter() - started)
+    report: dict[str, Any] = {"embed_query_p50_ms": _ms(timings)[0]}
+    vectors = engine.embedder.embed(list(queries))
+    for size in sizes:
+        with tempfile.TemporaryDirectory(prefix="articlebot-search-") as tmp:
+            collection = _synthetic_collection(Path(tmp), size, texts, size)
+            for vector, query in zip(vectors[:5], queries[:5]):  # warm caches
+                hybrid_search(collection, vector, query, params)
+            timings = []
+            for vector, query in progress(list(zip(vectors, queries)), f"search {size}"):
+                started = time.perf_counter()
+                hybrid_search(collection, vector, query, params)
+                timings.append(time.perf_counter() - started)
+            collection.close()
+        report[f"search_{size}_p50_ms"], report[f"search_{size}_p95_ms"] = _ms(timings)
+    return report
+
+
+# -- answers -----------------------------------------------------------------------------------
+def bench_ask(engine: Any, questions: Sequence[str], progress: Progress) -> dict[str, Any]:
+    engine.ask(questions[0], collection="bench")  # load and warm the model
+    latencies, first, prompt_tokens, prompt_speed = [], [], [], []
+    for question in progress(list(questions), "ask"):
+        started = time.perf_counter()
+        answer = engine.ask(question, collection="bench")
+        latencies.append(time.perf_counter() - started)
+        if "first_token_s" in answer.timings:
+            first.append(answer.timings["first_token_s"])
+            tokens = answer.context_tokens + 80  # passages + the prompt's fixed words
+            prompt_tokens.append(tokens)
+            prompt_speed.append(tokens / max(1e-6, answer.timings["first_token_s"] -
+                                             answer.timings["retrieval_s"]))
+    completion = engine.llm.complete("The history of the city begins", max_tokens=64)
+    decode = (completion.tokens - 1) / max(1e-6, completion.seconds -
+                                           (completion.first_token_s or 0.0))
+    return {
+        "ask_p50_s": round(percentile(latencies, 50), 3),
+        "ask_p95_s": round(percentile(latencies, 95), 3),
+        "ask_first_token_p50_s": round(percentile(first, 50), 3),
+        "ask_answered_by_model": len(first),
+        "ask_prompt_tokens": round(float(np.mean(prompt_tokens)), 1) if prompt_tokens else None,
+        "prompt_tokens_per_s": round(percentile(prompt_speed, 50), 1),
+        "decode_tokens_per_s": round(decode, 1),
+    }
+
+
+# -- cold start (child process) ----------------------------------------------------------------
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM).
+
+    Not ``getrusage``: Linux carries ``ru_maxrss`` across ``execve``, so a child started by
+    a large parent would report the parent's size.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def bench_cold_start(data_dir: Path) -> dict[str, Any]:
+    """The second start in ``data_dir`` (the first one stores the sample article)."""
+    command = [sys.executable, "-m", "retrieval.benchmark", "cold", str(data_dir)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    subprocess.run(command, capture_output=True, check=False, env=env)
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        return {"cold_start_error": result.stderr.strip().splitlines()[-1:]}
+    child = json.loads(result.stdout.strip().splitlines()[-1])
+    return {"cold_start_s": round(wall, 2), **child}
+
+
+def _cold_child(data_dir: Path) -> None:
+    started = time.perf_counter()
+    from config import load_settings
+    from retrieval.engine import Engine
+
+    imported = time.perf_counter()
+    engine = Engine(load_settings(None, {"data_dir": data_dir}))
+    engine.warm_up()  # both models and the default collection, as `articlebot run` does
+    loaded = time.perf_counter()
+    answer = engine.ask("Who is China's lead trade negotiator?")
+    done = time.perf_counter()
+    print(json.dumps({
+        "cold_import_s": round(imported - started, 2), "cold_load_s": round(loaded - imported, 2),
+        "cold_first_ask_s": round(done - loaded, 2),
+        "peak_rss_mb": _peak_rss_mb(),
+        "cold_answer": answer.text,
+    }))
+
+
+# -- everything --------------------------------------------------------------------------------
+def _questions(articles_path: Path, count: int) -> list[str]:
+    """Questions whose answer is in the ingested articles: one per article title."""
+    return [f"What happened in the story {a.title!r}?"
+            for a in load_articles(articles_path)[:count]]
+
+
+def run_bench(settings: Settings, articles_path: Path, *, ingest_articles: int,
+              sizes: Sequence[int], queries: int, asks: int, progress: Progress
+              ) -> dict[str, Any]:
+    from retrieval.engine import Engine
+
+    report: dict[str, Any] = {"load_avg_1m": round(os.getloadavg()[0], 2)}
+    with tempfile.TemporaryDirectory(prefix="articlebot-bench-") as tmp:
+        engine = Engine(_settings_for(settings, Path(tmp) / "data"))
+        try:
+            report.update(bench_ingest(engine, articles_path, ingest_articles, progress))
+            texts = engine.collection("bench").store.all_chunks()[2]
+            question_pool = _questions(articles_path, ingest_articles)
+            report.update(bench_search(engine, texts, question_pool[:queries], sizes, progress))
+            step = max(1, len(question_pool) // asks)
+            report.update(bench_ask(engine, question_pool[::step][:asks], progress))
+            report["embedding_device"] = engine.embedder.device
+            report["llm_device"] = "gpu" if getattr(engine.llm, "gpu_offload", False) else "cpu"
+        finally:
+            engine.close()
+        cold_dir = Path(tmp) / "cold"
+        _settings_for(settings, cold_dir)
+        report.update(bench_cold_start(cold_dir))
+    report["bench_peak_rss_mb"] = _peak_rss_mb()
+    report["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
+    return report
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["cold"]:
+    _cold_child(Path(sys.argv[2]))

@@ -1,0 +1,49 @@
+"""``articlebot bench`` at toy sizes: every figure is there and plausible."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bot.cli import cli
+from config import Settings
+
+STORIES = [
+    ("Ad sales boost Time Warner profit",
+     "Quarterly profits at US media giant TimeWarner jumped 76% to $1.13bn for the three "
+     "months to December.\n\nThe firm, which is now one of the biggest investors in Google, "
+     "benefited from sales of high-speed internet connections."),
+    ("Dollar gains on Greenspan speech",
+     "The dollar has hit its highest level against the euro in almost three months after "
+     "the Federal Reserve head said the US trade deficit is set to stabilise."),
+    ("Yukos unit buyer faces loan claim",
+     "The owners of embattled Russian oil giant Yukos are to ask the buyer of its former "
+     "production unit to pay back a $900m loan."),
+]
+
+
+def test_bench_reports_every_figure(make_settings: Callable[..., Settings],
+                                    tmp_path: Path) -> None:
+    articles = tmp_path / "bbc.jsonl"
+    articles.write_text("".join(
+        json.dumps({"doc_id": f"bbc/{i}", "title": t, "text": x}) + "\n"
+        for i, (t, x) in enumerate(STORIES)))
+    settings = make_settings()
+    result = CliRunner().invoke(cli, [
+        "--data-dir", str(settings.data_dir), "bench", "--articles", str(articles),
+        "--ingest-articles", "3", "--sizes", "300,1000", "--queries", "5", "--asks", "2",
+        "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["ingest_articles"] == 3 and report["ingest_chunks"] >= 3
+    assert report["ingest_chunks_per_s"] > 0 and report["ingest_vs_encode"] > 0
+    for size in (300, 1000):
+        assert 0 < report[f"search_{size}_p50_ms"] <= report[f"search_{size}_p95_ms"]
+    assert 0 < report["ask_p50_s"] <= report["ask_p95_s"]
+    assert report["decode_tokens_per_s"] > 0
+    assert report["cold_start_s"] > report["cold_load_s"] > 0
+    assert 100 < report["peak_rss_mb"] < 4000
+    assert report["embedding_device"] and report["llm_device"] in {"cpu", "gpu"}
