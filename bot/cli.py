@@ -145,22 +145,39 @@ def ingest(obj: Context, targets: tuple[str, ...], title: str | None, collection
     if title is not None and len(items) > 1:
         raise click.UsageError("--title applies to one article; give one file or URL.")
     engine = obj.engine
+    if len(items) == 1:  # one input: its error is the command's error
+        result = _ingest_one(engine, items[0], title, collection)
+        if as_json:
+            _echo_json([result.to_json()])
+        else:
+            click.echo(_describe(result))
+        return
     results: list[dict[str, Any]] = []
     failures = 0
-    bar = tqdm(items, unit="file", disable=len(items) < 5 or as_json, file=sys.stderr)
-    with engine.collection(collection).batch():
-        for item in bar:
-            try:
-                result = _ingest_one(engine, item, title, collection)
-            except ArticlebotError as exc:
-                failures += 1
-                if len(items) == 1:
-                    raise
-                tqdm.write(f"Error: {exc}", file=sys.stderr)
-                continue
-            results.append(result.to_json())
-            if not as_json:
-                tqdm.write(_describe(result))
+    bar = tqdm(total=len(items), unit="file", disable=len(items) < 5 or as_json,
+               file=sys.stderr)
+
+    def report(item: object, outcome: IngestResult | ArticlebotError) -> None:
+        nonlocal failures
+        bar.update()
+        if isinstance(outcome, ArticlebotError):
+            failures += 1
+            tqdm.write(f"Error: {outcome}", file=sys.stderr)
+            return
+        results.append(outcome.to_json())
+        if not as_json:
+            tqdm.write(_describe(outcome))
+
+    urls = [item for item in items if "://" in item]
+    for url in urls:
+        try:
+            report(url, _ingest_one(engine, url, None, collection))
+        except ArticlebotError as exc:
+            report(url, exc)
+    # Files go through together: their chunks are embedded in large batches.
+    files = [Path(item) for item in items if "://" not in item]
+    engine.ingest_paths(files, collection=collection, on_result=report)
+    bar.close()
     if as_json:
         _echo_json(results)
     if failures:

@@ -10,7 +10,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -20,11 +20,11 @@ import numpy as np
 from config import Settings
 from retrieval import answer as answering
 from retrieval import prompts
-from retrieval.chunking import chunk_paragraphs
+from retrieval.chunking import Chunk, chunk_paragraphs
 from retrieval.collection import Collection, check_collection_name
 from retrieval.documents import ParsedDocument, parse_document, read_path
 from retrieval.embedding import Embedder
-from retrieval.errors import InputError, NotFoundError, StorageError
+from retrieval.errors import ArticlebotError, InputError, NotFoundError, StorageError
 from retrieval.fetch import fetch_url
 from retrieval.llm import (
     LLM,
@@ -169,20 +169,90 @@ class Engine:
                                  added_by=added_by, content_type=fetched.content_type,
                                  source=fetched.url)
 
-    def _store_document(self, collection: Collection, document: ParsedDocument, *,
-                        added_by: str | None) -> IngestResult:
-        started = time.perf_counter()
-        digest = content_hash(document)
-        existing = collection.store.article_by_hash(digest)
-        if existing is not None:
-            return IngestResult(existing, "unchanged", time.perf_counter() - started)
+    def ingest_paths(self, paths: Sequence[Path], *, collection: str | None = None,
+                     added_by: str | None = None,
+                     on_result: Callable[[Path, IngestResult | ArticlebotError], None]
+                     ) -> None:
+        """Store many files; each result (or the user error) is passed to ``on_result``.
+
+        Chunks of several articles are embedded together, in batches the size the embedder
+        is fastest at, while every article is still committed in its own transaction.
+        """
+        target = self.collection(collection)
+        pending: list[tuple[Path, ParsedDocument, list[Chunk], float]] = []
+        threshold = 4 * self.settings.embedding.batch_size
+        with target.batch():
+            for path in paths:
+                started = time.perf_counter()
+                try:
+                    document = self._read_document(path)
+                    existing = target.store.article_by_hash(content_hash(document))
+                    if existing is not None:
+                        on_result(path, IngestResult(existing, "unchanged",
+                                                     time.perf_counter() - started))
+                        continue
+                    pending.append((path, document, self._chunk(document), started))
+                except ArticlebotError as exc:
+                    on_result(path, exc)
+                    continue
+                if sum(len(chunks) for _, _, chunks, _ in pending) >= threshold:
+                    self._store_pending(target, pending, added_by, on_result)
+                    pending = []
+            self._store_pending(target, pending, added_by, on_result)
+
+    def _store_pending(self, target: Collection,
+                       pending: list[tuple[Path, ParsedDocument, list[Chunk], float]],
+                       added_by: str | None,
+                       on_result: Callable[[Path, IngestResult | ArticlebotError], None]
+                       ) -> None:
+        if not pending:
+            return
+        texts = [self._embedding_text(d, c) for _, d, chunks, _ in pending for c in chunks]
+        vectors = self.embedder.embed(texts)
+        offset = 0
+        for path, document, chunks, started in pending:
+            own = vectors[offset : offset + len(chunks)]
+            offset += len(chunks)
+            try:
+                on_result(path, self._commit(target, document, chunks, own, added_by, started))
+            except ArticlebotError as exc:
+                on_result(path, exc)
+
+    def _read_document(self, path: Path) -> ParsedDocument:
+        limits = self.settings.limits
+        data = read_path(path, max_bytes=limits.max_file_bytes)
+        document = parse_document(data, path.name, max_bytes=limits.max_file_bytes,
+                                  max_title_chars=limits.max_title_chars)
+        return ParsedDocument(document.title, document.paragraphs, str(path))
+
+    def _chunk(self, document: ParsedDocument) -> list[Chunk]:
         chunks = chunk_paragraphs(document.paragraphs, self.embedder.count_tokens,
                                   max_tokens=self.settings.chunking.max_tokens,
                                   overlap_sentences=self.settings.chunking.overlap_sentences)
         if not chunks:
             raise InputError(f"{document.source} has no text to index.")
+        return chunks
+
+    def _embedding_text(self, document: ParsedDocument, chunk: Chunk) -> str:
         prefix = f"{document.title}\n" if self.settings.embedding.title_prefix else ""
-        vectors = self.embedder.embed([prefix + c.text for c in chunks])
+        return prefix + chunk.text
+
+    def _store_document(self, collection: Collection, document: ParsedDocument, *,
+                        added_by: str | None) -> IngestResult:
+        started = time.perf_counter()
+        existing = collection.store.article_by_hash(content_hash(document))
+        if existing is not None:
+            return IngestResult(existing, "unchanged", time.perf_counter() - started)
+        chunks = self._chunk(document)
+        vectors = self.embedder.embed([self._embedding_text(document, c) for c in chunks])
+        return self._commit(collection, document, chunks, vectors, added_by, started)
+
+    def _commit(self, collection: Collection, document: ParsedDocument, chunks: list[Chunk],
+                vectors: np.ndarray, added_by: str | None, started: float) -> IngestResult:
+        digest = content_hash(document)
+        existing = collection.store.article_by_hash(digest)  # a twin earlier in the batch
+        if existing is not None:
+            return IngestResult(existing, "unchanged", time.perf_counter() - started)
         collection.check_writable()
         replaced = collection.store.article_by_title(document.title) is not None
         info, added_ids, removed_ids = collection.store.put_article(

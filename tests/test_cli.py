@@ -125,3 +125,18 @@ def test_chat_uses_previous_turns_for_follow_ups(run: Run) -> None:
     assert result.code == 0
     assert "He Lifeng" in result.stdout
     assert "Switzerland" in result.stdout
+
+
+def test_a_folder_with_twins_stores_each_content_once(run: Run, tmp_path: Path) -> None:
+    folder = tmp_path / "twins"
+    folder.mkdir()
+    story = "Lighthouse Keeper Retires\n\nThe last keeper of the Fastnet light retired today.\n"
+    for name in ("a.txt", "b.txt"):
+        (folder / name).write_text(story)
+    (folder / "c.txt").write_text("Canal Reopens\n\nBarges returned to the canal on Monday.\n")
+    result = run("ingest", str(folder))
+    assert result.code == 0, result.stderr
+    assert result.stdout.count("Stored ") == 2
+    assert result.stdout.count("Already stored 'Lighthouse Keeper Retires'") == 1
+    titles = [a["title"] for a in json.loads(run("list", "--json").stdout)]
+    assert titles.count("Lighthouse Keeper Retires") == 1
