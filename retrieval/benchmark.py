@@ -89,12 +89,16 @@ def bench_ingest(engine: Any, articles_path: Path, count: int, progress: Progres
     ingest_s = encode_s = 0.0
     chunks = 0
     for first in progress(list(range(0, len(articles), size)), "ingest"):
-        started = time.perf_counter()
-        with engine.collection("bench").batch():
-            for a in articles[first:first + size]:
-                engine.ingest_bytes(f"{a.title}\n\n{a.text}".encode(), "article.txt",
-                                    title=a.title, collection="bench")
-        ingest_s += time.perf_counter() - started
+        # The path `articlebot ingest FOLDER` takes: read, parse, chunk, embed, store, index.
+        with tempfile.TemporaryDirectory() as folder:
+            paths = []
+            for n, a in enumerate(articles[first:first + size]):
+                path = Path(folder) / f"{first + n:05d}.txt"
+                path.write_text(f"{a.title}\n\n{a.text}\n")
+                paths.append(path)
+            started = time.perf_counter()
+            engine.ingest_paths(paths, collection="bench", on_result=lambda *_: None)
+            ingest_s += time.perf_counter() - started
         _, _, texts, titles = store.all_chunks()  # in id order: this block's chunks are last
         prefixed = [f"{t}\n{x}" if engine.settings.embedding.title_prefix else x
                     for t, x in zip(titles[chunks:], texts[chunks:])]
