@@ -156,9 +156,8 @@ class Engine:
 
     def ingest_path(self, path: Path, *, collection: str | None = None,
                     title: str | None = None, added_by: str | None = None) -> IngestResult:
-        data = read_path(path, max_bytes=self.settings.limits.max_file_bytes)
-        return self.ingest_bytes(data, path.name, collection=collection, title=title,
-                                 added_by=added_by, source=str(path))
+        document = self._read_document(path, title)
+        return self._store_document(self.collection(collection), document, added_by=added_by)
 
     def ingest_url(self, url: str, *, collection: str | None = None, title: str | None = None,
                    added_by: str | None = None) -> IngestResult:
@@ -218,10 +217,10 @@ class Engine:
             except ArticlebotError as exc:
                 on_result(path, exc)
 
-    def _read_document(self, path: Path) -> ParsedDocument:
+    def _read_document(self, path: Path, title: str | None = None) -> ParsedDocument:
         limits = self.settings.limits
         data = read_path(path, max_bytes=limits.max_file_bytes)
-        document = parse_document(data, path.name, max_bytes=limits.max_file_bytes,
+        document = parse_document(data, path.name, title=title, max_bytes=limits.max_file_bytes,
                                   max_title_chars=limits.max_title_chars)
         return ParsedDocument(document.title, document.paragraphs, str(path))
 
@@ -323,8 +322,7 @@ class Engine:
         passages = self.search(query[-self.settings.limits.max_question_chars:],
                                collection=collection, article=article)
         timings = {"retrieval_s": time.perf_counter() - started}
-        passages = self._fit_context(passages)
-        context_tokens = sum(self.llm.count_tokens(p.text) for p in passages)
+        passages, context_tokens = self._fit_context(passages)
         if not self._supported(query, passages, collection):
             timings["total_s"] = time.perf_counter() - started
             return Answer(answering.ABSTAIN_TEXT, True, [], timings, passages, context_tokens)
@@ -356,16 +354,19 @@ class Engine:
     def _completion_style(self) -> bool:
         return self.llm.prompt_style() == "completion"
 
-    def _fit_context(self, passages: list[Passage]) -> list[Passage]:
+    def _fit_context(self, passages: list[Passage]) -> tuple[list[Passage], int]:
+        """The passages that fit the context budget, and their tokens (each counted once:
+        with a remote model every count is a request)."""
         budget = self.settings.answer.max_context_tokens
         kept: list[Passage] = []
+        used = 0
         for passage in passages:
             cost = self.llm.count_tokens(passage.text)
-            if kept and cost > budget:
+            if kept and used + cost > budget:
                 break
             kept.append(passage)
-            budget -= cost
-        return kept
+            used += cost
+        return kept, used
 
     def _generate(self, question: str, passages: list[Passage], history: list[Turn],
                   on_token: TokenCallback | None) -> Completion:
