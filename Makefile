@@ -7,6 +7,15 @@ PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 QUESTION ?= Who is China's lead trade negotiator?
 export HF_HUB_OFFLINE ?= 1
+# llama-cpp-python compiles llama.cpp for this CPU (-march=native), minus Intel AMX: its AMX
+# path crashes on the packaged Q4_K model (llama.cpp #20824), while the ordinary repacking for
+# AVX2/AVX-512 stays. Set CMAKE_ARGS yourself for other builds (e.g. -DGGML_CUDA=on). pip
+# reuses a wheel it built before whatever the flags; `llm.repack_weights = "auto"` protects
+# AMX machines at run time either way.
+ifeq ($(shell uname -m),x86_64)
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+export CMAKE_ARGS ?= -DCMAKE_C_FLAGS="$(NO_AMX)" -DCMAKE_CXX_FLAGS="$(NO_AMX)"
+endif
 
 .PHONY: demo test lint install clean
 

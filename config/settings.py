@@ -63,6 +63,7 @@ class LLMSettings(_Section):
     n_ctx: int = Field(2048, ge=256)
     n_threads: int = Field(0, ge=0)
     n_gpu_layers: int = -1
+    repack_weights: Literal["auto"] | bool = "auto"
     max_tokens: int = Field(16, ge=1)
     chat_max_tokens: int = Field(192, ge=1)
     summary_max_tokens: int = Field(160, ge=16)

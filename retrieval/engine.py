@@ -22,6 +22,7 @@ from retrieval import answer as answering
 from retrieval import prompts
 from retrieval.chunking import Chunk, chunk_paragraphs
 from retrieval.collection import Collection, check_collection_name
+from retrieval.cpu_features import resolve_weight_repacking
 from retrieval.documents import ParsedDocument, parse_document, read_path
 from retrieval.embedding import Embedder
 from retrieval.errors import ArticlebotError, InputError, NotFoundError, StorageError
@@ -62,14 +63,15 @@ def build_llm(settings: Settings) -> LLM:
             style=cfg.prompt_style,
         )
     path = resolve_gguf(cfg.model, settings.data_dir / "models")
+    repack = resolve_weight_repacking(cfg.repack_weights)
     key = (str(path.resolve()), cfg.n_ctx, cfg.n_threads, cfg.n_gpu_layers, cfg.temperature,
-           cfg.prompt_style)
+           cfg.prompt_style, repack)
     with _SHARED_LOCK:
         # One in-process model per configuration: engines built by tests or eval share it.
         if key not in _SHARED_LLMS:
             _SHARED_LLMS[key] = LlamaCppLLM(
                 path, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads, n_gpu_layers=cfg.n_gpu_layers,
-                temperature=cfg.temperature, style=cfg.prompt_style)
+                temperature=cfg.temperature, style=cfg.prompt_style, repack_weights=repack)
         return _SHARED_LLMS[key]
 
 

@@ -144,12 +144,38 @@ def _route_llama_logs() -> None:
     llama_cpp.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
 
 
+def llama_class(repack_weights: bool) -> Any:
+    """``llama_cpp.Llama`` with llama.cpp's weight repacking (its "extra buffer types") on or
+    off. ``Llama()`` takes no argument for it, so the subclass sets the field on the model
+    parameters the moment ``Llama.__init__`` creates them, before the model is loaded."""
+    from llama_cpp import Llama, llama_model_params
+
+    if not repack_weights and "use_extra_bufts" not in {f[0] for f in llama_model_params._fields_}:
+        raise ModelError("This llama-cpp-python cannot turn weight repacking off; "
+                         "upgrade it (pip install -U llama-cpp-python).")
+
+    class RepackingLlama(Llama):
+        @property
+        def model_params(self) -> Any:
+            return self._articlebot_model_params
+
+        @model_params.setter
+        def model_params(self, params: Any) -> None:
+            params.use_extra_bufts = repack_weights
+            self._articlebot_model_params = params
+
+    return RepackingLlama
+
+
 class LlamaCppLLM:
     def __init__(
         self, model_path: Path, *, n_ctx: int = 2048, n_threads: int = 0, n_gpu_layers: int = 0,
         temperature: float = 0.0, style: Literal["auto", "completion", "chat"] = "auto",
+        repack_weights: bool = True,
     ):
         self.path = model_path
+        # False on CPUs where llama.cpp's AMX repacking crashes (see retrieval.cpu_features).
+        self.repack_weights = repack_weights
         self.name = model_path.name
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
@@ -166,10 +192,8 @@ class LlamaCppLLM:
     def _load_locked(self) -> Any:
         if self._llama is None:
             try:
-                from llama_cpp import Llama
-
                 _route_llama_logs()
-                self._llama = Llama(
+                self._llama = llama_class(self.repack_weights)(
                     model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads,
                     n_gpu_layers=self.n_gpu_layers, verbose=False,
                 )
@@ -178,8 +202,9 @@ class LlamaCppLLM:
             # Free the model before interpreter teardown: llama.cpp's own finaliser runs too
             # late then and prints a TypeError at every exit.
             atexit.register(self.close)
-            log.info("LLM %s loaded (threads=%d, gpu_layers=%d, gpu_offload=%s)", self.name,
-                     self.n_threads, self.n_gpu_layers, self.gpu_offload)
+            log.info("LLM %s loaded (threads=%d, gpu_layers=%d, gpu_offload=%s, repacking=%s)",
+                     self.name, self.n_threads, self.n_gpu_layers, self.gpu_offload,
+                     self.repack_weights)
         return self._llama
 
     def close(self) -> None:

@@ -47,3 +47,17 @@ def test_the_cuda_build_compiles_llama_cpp_with_cuda_and_models_are_baked() -> N
     assert "whl/cpu" in _stage("cpu-build")  # the CPU torch wheel, not the CUDA one
     assert DOCKERFILE.rstrip().splitlines()[-1].startswith("CMD")  # cpu is the default
     assert list(re.finditer(r"^FROM \S+ AS (\S+)", DOCKERFILE, re.M))[-1].group(1) == "cpu"
+
+
+@pytest.mark.parametrize("stage", ["cpu-build", "cuda-build"])
+def test_llama_cpp_is_built_for_a_portable_cpu_baseline_without_amx(stage: str) -> None:
+    """-march=native would tie the image to the build host's CPU and, on an AMX build host,
+    compile the AMX path that crashes on the packaged model (llama.cpp #20824)."""
+    flags = re.search(r'^ARG LLAMA_CPU_FLAGS="([^"]*)"', DOCKERFILE, re.M)
+    assert flags, "the portable llama.cpp flags are one build argument"
+    for wanted in ("-DGGML_NATIVE=OFF", "-DGGML_AMX_INT8=OFF", "-DGGML_AMX_TILE=OFF",
+                   "-DGGML_AVX2=ON"):
+        assert wanted in flags.group(1)
+    body = _stage(stage)
+    assert "ARG LLAMA_CPU_FLAGS" in body
+    assert re.search(r'CMAKE_ARGS="[^"]*\$\{LLAMA_CPU_FLAGS\}', body)

@@ -34,8 +34,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     model = resolve_gguf("packaged", tmp_path_factory.mktemp("server-model"))
     port = _free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--model_alias", "gemma-270m"],
+        # Our launcher: llama_cpp.server with the weight-repacking protection (AMX CPUs).
+        [sys.executable, "-m", "retrieval.llama_server", "--model", str(model),
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+         "--model_alias", "gemma-270m"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
