@@ -64,3 +64,46 @@ def make_engine(make_settings: Callable[..., Settings]) -> Iterator[Callable[...
 @pytest.fixture()
 def engine(make_engine: Callable[..., Engine]) -> Engine:
     return make_engine()
+
+
+# -- the fast tier: deterministic doubles instead of the real models ---------------------------
+@pytest.fixture()
+def fast_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings for an engine on the test doubles: no model file is linked or assembled."""
+
+    def build(**overrides: Any) -> Settings:
+        data_dir = overrides.pop("data_dir", tmp_path / "fast-data")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return load_settings(None, {"data_dir": data_dir, **overrides})
+
+    return build
+
+
+@pytest.fixture()
+def fast_engine(fast_settings: Callable[..., Settings]) -> Iterator[Callable[..., Engine]]:
+    """``fast_engine(llm=QueuedLLM(...), **settings)``: an Engine on HashingEmbedder and a
+    queued fake LLM, built in milliseconds."""
+    from fakes import HashingEmbedder, QueuedLLM
+
+    engines: list[Engine] = []
+
+    def build(llm: Any = None, **overrides: Any) -> Engine:
+        engine = Engine(fast_settings(**overrides), embedder=HashingEmbedder(),
+                        llm=llm if llm is not None else QueuedLLM())
+        engines.append(engine)
+        return engine
+
+    yield build
+    for engine in engines:
+        engine.close()
+
+
+MODEL_FIXTURES = {"models_dir", "make_settings", "make_engine", "engine"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that reaches the real models is marked ``models``: ``pytest -m "not models"``
+    is the fast tier, ``make test`` runs both."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.models)

@@ -17,6 +17,8 @@ from retrieval.engine import Engine
 from retrieval.errors import ModelError
 from retrieval.llm import OpenAICompatibleLLM
 
+pytestmark = pytest.mark.models  # a real llama_cpp.server with the packaged model
+
 QUESTIONS = ["Who is China's lead trade negotiator?", "What is the capital of France?",
              "Where is He Lifeng scheduled to meet Scott Bessent?"]
 
