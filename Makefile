@@ -16,6 +16,11 @@ ifeq ($(shell uname -m),x86_64)
 NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 export CMAKE_ARGS ?= -DCMAKE_C_FLAGS="$(NO_AMX)" -DCMAKE_CXX_FLAGS="$(NO_AMX)"
 endif
+# llama-cpp-python's own prebuilt wheels, e.g. https://abetlen.github.io/llama-cpp-python/whl/cpu
+# (or .../whl/cu124 for CUDA 12.4): pip takes a wheel from there instead of compiling.
+LLAMA_WHEELS ?=
+WHEELS := $(if $(LLAMA_WHEELS),--prefer-binary --extra-index-url $(LLAMA_WHEELS))
+PIP := $(PY) -m pip --disable-pip-version-check
 
 .PHONY: demo test lint install clean
 
@@ -33,10 +38,16 @@ lint: $(VENV)/.installed
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
+	@echo "==> Creating $(VENV) and installing articlebot into it (one time)."
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PIP) install -q --upgrade pip
+	@echo "==> [1/2] $(TORCH) (another build: make TORCH=...)."
+	$(PIP) install --progress-bar off "$(TORCH)"
+	@echo "==> [2/2] articlebot and its dependencies. llama-cpp-python compiles llama.cpp from"
+	@echo "    source unless a prebuilt wheel is found: about 7 minutes on 2 cores the first time,"
+	@echo "    with no output meanwhile (pip caches the wheel). LLAMA_WHEELS=URL skips the compile"
+	@echo "    where that index is reachable (README, Set-up)."
+	$(PIP) install --progress-bar off $(WHEELS) -e '.[dev]'
 	touch $@
 
 clean:

@@ -6,7 +6,6 @@ Exit codes: 0 success, 1 a user error (one sentence on stderr), 2 usage.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from bot.logs import DependencyFilter
     from config import Settings
     from retrieval.engine import Engine
     from retrieval.types import Answer, IngestResult
@@ -30,6 +30,7 @@ class Context:
         self.overrides = overrides
         self._settings: Settings | None = None
         self._engine: Engine | None = None
+        self.logs: DependencyFilter | None = None
 
     @property
     def settings(self) -> Settings:
@@ -81,13 +82,15 @@ class Group(click.Group):
               help="Where articles, indexes and models are kept.")
 @click.option("--config", "config_file", envvar="ARTICLEBOT_CONFIG",
               type=click.Path(dir_okay=False), help="A TOML settings file.")
-@click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
+@click.option("-v", "--verbose", count=True,
+              help="Log progress to stderr, the libraries' too (-vv: debug detail).")
 @click.pass_context
-def cli(ctx: click.Context, data_dir: str | None, config_file: str | None, verbose: bool) -> None:
+def cli(ctx: click.Context, data_dir: str | None, config_file: str | None, verbose: int) -> None:
     """Answer questions about news articles with a local LLM, with citations."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from bot.logs import setup_logging
+
     ctx.obj = Context(config_file, {"data_dir": data_dir})
+    ctx.obj.logs = setup_logging(verbose)
 
 
 def _echo_json(value: Any) -> None:

@@ -7,6 +7,7 @@ the models and the runners load inside the commands.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -18,7 +19,42 @@ if TYPE_CHECKING:
     from bot.cli import Context
     from config import Settings
 
-SHARED_EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
+EVAL_DIR_ENV = "ARTICLEBOT_EVAL_DIR"
+
+
+def eval_dir() -> Path | None:
+    """Where the evaluation sets are: ``$ARTICLEBOT_EVAL_DIR``, else the first ``shared/eval``
+    in the current directory or above it (``../shared/eval`` beside a clone of this repo)."""
+    configured = os.environ.get(EVAL_DIR_ENV, "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "shared" / "eval").is_dir():
+            return folder / "shared" / "eval"
+    return None
+
+
+def _find(*parts: str) -> str | None:
+    """A default data file inside ``eval_dir()``, when it is there."""
+    root = eval_dir()
+    path = root.joinpath(*parts) if root is not None else None
+    return str(path) if path is not None and path.is_file() else None
+
+
+def _eval_files(articles: str | None, questions: str | None) -> tuple[Path, Path]:
+    """The eval data: what was passed, else squad2-dev/ in ``eval_dir()``; else one sentence
+    saying what is missing and how to pass it."""
+    articles = articles or _find("squad2-dev", "articles.jsonl")
+    questions = questions or _find("squad2-dev", "questions.jsonl")
+    if articles is None or questions is None:
+        options = " and ".join(option for option, given in
+                               (("--articles FILE", articles), ("--questions FILE", questions))
+                               if given is None)
+        raise click.ClickException(
+            f"No SQuAD-style evaluation data found (squad2-dev/ in ${EVAL_DIR_ENV}, or in a "
+            f"shared/eval folder in or above this directory): pass {options}.")
+    return Path(articles), Path(questions)
 
 
 def _progress(enabled: bool) -> Any:
@@ -29,10 +65,6 @@ def _progress(enabled: bool) -> Any:
                          disable=not enabled))
 
     return wrap
-
-
-def _default(path: Path) -> str | None:
-    return str(path) if path.is_file() else None
 
 
 def _fmt(value: Any) -> str:
@@ -69,11 +101,11 @@ EVAL_ROWS = [
 
 @click.command(name="eval")
 @click.option("--articles", "articles_path", type=click.Path(exists=True, dir_okay=False),
-              default=_default(SHARED_EVAL / "squad2-dev" / "articles.jsonl"), required=True,
-              help="JSONL of {doc_id, title, text} (default: ../shared/eval/squad2-dev).")
+              help="JSONL of {doc_id, title, text} (default: squad2-dev/articles.jsonl in "
+                   "$ARTICLEBOT_EVAL_DIR or ../shared/eval).")
 @click.option("--questions", "questions_path", type=click.Path(exists=True, dir_okay=False),
-              default=_default(SHARED_EVAL / "squad2-dev" / "questions.jsonl"), required=True,
-              help="JSONL of {qid, doc_id, question, answers, answerable, paragraph}.")
+              help="JSONL of {qid, doc_id, question, answers, answerable, paragraph} "
+                   "(default: squad2-dev/questions.jsonl, as --articles).")
 @click.option("--limit", type=click.IntRange(min=1), default=250, show_default=True,
               help="Questions to ask: 60% answerable, 40% unanswerable.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
@@ -85,12 +117,14 @@ EVAL_ROWS = [
 @click.option("--out", type=click.File("w"), help="Write one JSON object per question here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
-def eval_command(obj: Context, articles_path: str, questions_path: str, limit: int, seed: int,
-                 split_off_topic: bool, reuse_index: bool, out: Any, as_json: bool) -> None:
+def eval_command(obj: Context, articles_path: str | None, questions_path: str | None,
+                 limit: int, seed: int, split_off_topic: bool, reuse_index: bool, out: Any,
+                 as_json: bool) -> None:
     """Score answers and retrieval on SQuAD-style questions through the bot's own ask path."""
     from retrieval.eval_runner import run_eval
 
-    report = run_eval(obj.engine, Path(articles_path), Path(questions_path), limit=limit,
+    articles, questions = _eval_files(articles_path, questions_path)
+    report = run_eval(obj.engine, articles, questions, limit=limit,
                       seed=seed, split_off_topic=split_off_topic, reuse_index=reuse_index,
                       out=out, progress=_progress(not as_json))
     report["settings"] = _answer_settings(obj.settings)
@@ -110,8 +144,9 @@ def _answer_settings(settings: Settings) -> dict[str, Any]:
 
 @click.command(name="bench")
 @click.option("--articles", "articles_path", type=click.Path(exists=True, dir_okay=False),
-              default=_default(SHARED_EVAL / "bbc-news" / "articles.jsonl"), required=True,
-              help="JSONL of {doc_id, title, text} to ingest (default: ../shared/eval/bbc-news).")
+              help="JSONL of {doc_id, title, text} to ingest (default: bbc-news/articles.jsonl "
+                   "in $ARTICLEBOT_EVAL_DIR or ../shared/eval; without it, the sample article "
+                   "and text made from it).")
 @click.option("--ingest-articles", type=click.IntRange(min=1), default=200, show_default=True,
               help="Articles ingested for the throughput figure.")
 @click.option("--sizes", default="1000,10000,100000", show_default=True,
@@ -122,7 +157,7 @@ def _answer_settings(settings: Settings) -> dict[str, Any]:
               help="Questions timed for ask latency.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
-def bench_command(obj: Context, articles_path: str, ingest_articles: int, sizes: str,
+def bench_command(obj: Context, articles_path: str | None, ingest_articles: int, sizes: str,
                   queries: int, asks: int, as_json: bool) -> None:
     """Time ingestion, search, answers, cold start and memory on this machine."""
     from retrieval.benchmark import BENCH_ROWS, run_bench
@@ -132,7 +167,12 @@ def bench_command(obj: Context, articles_path: str, ingest_articles: int, sizes:
     except ValueError:
         raise click.BadParameter("give sizes as numbers separated by commas",
                                  param_hint="--sizes") from None
-    report = run_bench(obj.settings, Path(articles_path), ingest_articles=ingest_articles,
+    articles_path = articles_path or _find("bbc-news", "articles.jsonl")
+    if articles_path is None:
+        click.echo(f"No BBC News set found (bbc-news/ in ${EVAL_DIR_ENV} or a shared/eval "
+                   "folder): timing the sample article and text made from it.", err=True)
+    report = run_bench(obj.settings, Path(articles_path) if articles_path else None,
+                       ingest_articles=ingest_articles,
                        sizes=chunk_sizes, queries=queries, asks=asks,
                        progress=_progress(not as_json))
     if as_json:

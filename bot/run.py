@@ -195,5 +195,6 @@ def run_command(obj: Context) -> None:
         raise click.ClickException(f"{TOKEN_ENV} is not set: export the bot token from the "
                                    "Discord Developer Portal (see the README, Discord).")
     settings = obj.settings
-    logging.getLogger().setLevel(settings.log_level.upper())
+    if obj.logs is not None:
+        obj.logs.apply(settings.log_level)
     asyncio.run(serve(settings, obj.engine, token=token))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import resource
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from config import Settings
-from retrieval.evaluation import load_articles, percentile
+from retrieval.evaluation import EvalArticle, load_articles, percentile
 
 Progress = Callable[[Sequence[Any], str], Iterator[Any]]
 
@@ -74,14 +75,13 @@ def _settings_for(settings: Settings, data_dir: Path) -> Settings:
 
 
 # -- ingestion ---------------------------------------------------------------------------------
-def bench_ingest(engine: Any, articles_path: Path, count: int, progress: Progress,
+def bench_ingest(engine: Any, articles: Sequence[EvalArticle], progress: Progress,
                  blocks: int = 4) -> dict[str, Any]:
     """Ingestion against a bare ``encode`` of the same chunks, block by block.
 
     Alternating the two (ingest a block, then encode its chunks) exposes both to the same
     background load, which on a shared 2-core machine otherwise decides the ratio.
     """
-    articles = load_articles(articles_path)[:count]
     engine.embedder.embed(["warm up"] * 8)
     model = engine.embedder.load()
     store = engine.collection("bench").store
@@ -244,25 +244,61 @@ def _cold_child(data_dir: Path) -> None:
     }))
 
 
+# -- data it can make itself -------------------------------------------------------------------
+_SYLLABLES = ("ka", "lo", "mer", "ta", "vin", "so", "ran", "de", "pul", "ni", "zo", "bar")
+
+
+def _name(rng: random.Random) -> str:
+    return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4))).capitalize()
+
+
+def made_up_articles(count: int, seed: int = 0) -> list[EvalArticle]:
+    """The bundled sample article, then news-shaped articles made from its sentences.
+
+    Each made-up article reshuffles the sample's sentences into 4–8 paragraphs around its
+    own invented names, so every one is distinct text with a vocabulary of its own: enough to
+    size a machine where no BBC News set is at hand (the figures are not comparable to it).
+    """
+    from retrieval.chunking import split_sentences
+    from retrieval.documents import parse_document
+    from retrieval.engine import SAMPLE_NAME, sample_article_bytes
+
+    sample = parse_document(sample_article_bytes(), SAMPLE_NAME)
+    articles = [EvalArticle("sample", sample.title, "\n\n".join(sample.paragraphs))]
+    sentences = [p[a:b] for p in sample.paragraphs for a, b in split_sentences(p)]
+    rng = random.Random(seed)
+    for n in range(1, count):
+        place, person = _name(rng), f"{_name(rng)} {_name(rng)}"
+        paragraphs = [f"{person} spoke in {place} on day {rng.randint(1, 28)}. " +
+                      " ".join(rng.sample(sentences, rng.randint(2, 4)))
+                      for _ in range(rng.randint(4, 8))]
+        articles.append(EvalArticle(f"made-up/{n}", f"{person} in {place}",
+                                    "\n\n".join(paragraphs)))
+    return articles[:count]
+
+
 # -- everything --------------------------------------------------------------------------------
-def _questions(articles_path: Path, count: int) -> list[str]:
+def _questions(articles: Sequence[EvalArticle]) -> list[str]:
     """Questions whose answer is in the ingested articles: one per article title."""
-    return [f"What happened in the story {a.title!r}?"
-            for a in load_articles(articles_path)[:count]]
+    return [f"What happened in the story {a.title!r}?" for a in articles]
 
 
-def run_bench(settings: Settings, articles_path: Path, *, ingest_articles: int,
+def run_bench(settings: Settings, articles_path: Path | None, *, ingest_articles: int,
               sizes: Sequence[int], queries: int, asks: int, progress: Progress
               ) -> dict[str, Any]:
+    """Time everything on ``articles_path`` (JSONL), or on ``made_up_articles`` without it."""
     from retrieval.engine import Engine
 
-    report: dict[str, Any] = {"load_avg_1m": round(os.getloadavg()[0], 2)}
+    report: dict[str, Any] = {"load_avg_1m": round(os.getloadavg()[0], 2),
+                              "data": str(articles_path) if articles_path else "made-up"}
+    articles = (load_articles(articles_path)[:ingest_articles] if articles_path
+                else made_up_articles(ingest_articles))
     with tempfile.TemporaryDirectory(prefix="articlebot-bench-") as tmp:
         engine = Engine(_settings_for(settings, Path(tmp) / "data"))
         try:
-            report.update(bench_ingest(engine, articles_path, ingest_articles, progress))
+            report.update(bench_ingest(engine, articles, progress))
             texts = engine.collection("bench").store.all_chunks()[2]
-            question_pool = _questions(articles_path, ingest_articles)
+            question_pool = _questions(articles)
             report.update(bench_search(engine, texts, question_pool[:queries], sizes, progress))
             step = max(1, len(question_pool) // asks)
             report.update(bench_ask(engine, question_pool[::step][:asks], progress))
