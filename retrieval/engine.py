@@ -271,7 +271,9 @@ class Engine:
         """An article by id or title (case-insensitive); NotFoundError otherwise."""
         store = self.collection(collection).store
         text = str(ref).strip()
-        found = store.article_by_id(int(text)) if text.isdigit() else None
+        # ASCII digits only ("²" is a digit to Python) and within SQLite's integer range.
+        numeric = text.isascii() and text.isdigit() and len(text) <= 18
+        found = store.article_by_id(int(text)) if numeric else None
         found = found or store.article_by_title(text)
         if found is None:
             raise NotFoundError(f"No article {text!r} in this collection.")
