@@ -99,6 +99,11 @@ class DiscordSettings(_Section):
     shard_count: int | Literal["auto"] | None = None
 
 
+class StorageSettings(_Section):
+    lock_timeout_s: float = Field(30.0, gt=0)
+    max_open_collections: int = Field(64, ge=1)
+
+
 class MetricsSettings(_Section):
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -123,6 +128,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = AnswerSettings()
     limits: LimitsSettings = LimitsSettings()
     discord: DiscordSettings = DiscordSettings()
+    storage: StorageSettings = StorageSettings()
     metrics: MetricsSettings = MetricsSettings()
 
     @classmethod

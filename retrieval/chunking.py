@@ -35,7 +35,9 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     start = 0
     for match in _BOUNDARY.finditer(text):
-        before = text[start : match.start()].split()
+        # Only the last word matters: look back a bounded window, not the whole run since
+        # the previous boundary (a long text without sentence ends would be quadratic).
+        before = text[max(start, match.start() - 64) : match.start()].split()
         word = before[-1].lower().strip("\"'“‘(") if before else ""
         if text[match.start()] == "." and (word in _ABBREVIATIONS or len(word) == 1):
             continue  # "U.S. officials", "J. Smith": not a boundary
@@ -56,8 +58,9 @@ def _word_pieces(text: str, start: int, end: int, limit: int, count: TokenCounte
     words = [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", text[start:end])]
     piece_start = 0
     while piece_start < len(words):
-        lo, hi = piece_start + 1, len(words)
-        # Binary search the longest run of words that fits.
+        # Binary search the longest run of words that fits; every word is at least one
+        # token, so no run longer than ``limit`` words can fit (keeps this linear).
+        lo, hi = piece_start + 1, min(len(words), piece_start + limit)
         while lo < hi:
             mid = (lo + hi + 1) // 2
             if count(text[words[piece_start][0] : words[mid - 1][1]]) <= limit:

@@ -2,7 +2,15 @@
 
 Writes go to SQLite first (one transaction per article), then to the in-memory indexes, then
 the indexes are saved. A crash between those steps leaves SQLite ahead of the index files;
-the generation check on the next load notices and rebuilds from SQLite.
+the check on the next load (generation and the exact set of chunk ids) notices and rebuilds
+from SQLite.
+
+Concurrency. Searches never see an index while it changes: the indexes of a collection are
+an immutable ``IndexView``; a writer changes a private copy and then swaps in a new view, so
+a search that already holds the old view finishes on it. Writers, in this process and in
+others sharing the data directory (``articlebot ingest`` while ``articlebot run`` serves,
+several shard processes), take the collection's file lock; before changing anything they
+catch up with SQLite, and readers reload when SQLite's generation moved without them.
 """
 
 from __future__ import annotations
@@ -10,12 +18,15 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from retrieval import filelock
 from retrieval.errors import InputError, StorageError
 from retrieval.indexes import DenseIndex, SparseIndex, load_indexes, save_indexes
 from retrieval.store import Store, storage_sentence
@@ -23,6 +34,8 @@ from retrieval.store import Store, storage_sentence
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+LOCK_FILE = "write.lock"
 
 
 def check_collection_name(name: str) -> str:
@@ -33,74 +46,171 @@ def check_collection_name(name: str) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class IndexView:
+    """Both indexes as of one SQLite generation. Never changed after it is published."""
+
+    generation: int
+    dense: DenseIndex
+    sparse: SparseIndex
+
+
 class Collection:
-    def __init__(self, directory: Path, name: str, dimension: int):
+    def __init__(self, directory: Path, name: str, dimension: int, *,
+                 lock_timeout_s: float = 30.0):
         self.name = check_collection_name(name)
         self.directory = directory
         self.dimension = dimension
+        self.lock_timeout_s = lock_timeout_s
         self.store = Store(directory / "store.sqlite3")
-        self._lock = threading.RLock()
+        self.last_used = time.monotonic()
+        self._lock = threading.RLock()  # guards the fields below; never held while searching
+        self._write_mutex = threading.RLock()  # one writer (or batch) in this process
+        self._file_locked = 0
+        self._writers = 0
         self._batch_depth = 0
+        self._view: IndexView | None = None
+        self._work: DenseIndex | None = None  # a writer's copy, not yet published
+        self._work_generation = -1  # the SQLite generation the newest local state reflects
         self._sparse_dirty = False
-        self._dense, self._sparse = self._open_indexes()
+        with self._write_mutex, self._lock:
+            self._reload()
+
+    # -- the file lock ------------------------------------------------------------------
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """This collection's writer lock across processes; re-entrant within one writer."""
+        if self._file_locked:
+            self._file_locked += 1
+            try:
+                yield
+            finally:
+                self._file_locked -= 1
+            return
+        with filelock.exclusive(self.directory / LOCK_FILE, self.lock_timeout_s):
+            self._file_locked = 1
+            try:
+                yield
+            finally:
+                self._file_locked = 0
 
     # -- loading ------------------------------------------------------------------------
-    def _open_indexes(self) -> tuple[DenseIndex, SparseIndex]:
-        generation, count = self.store.generation(), self.store.chunk_count()
-        loaded = load_indexes(self.directory / "index", generation, count)
-        if isinstance(loaded, tuple):
-            return loaded
-        if count or generation:
-            log.warning("collection %s: rebuilding indexes from SQLite: %s", self.name, loaded)
-        return self.rebuild()
-
-    def rebuild(self) -> tuple[DenseIndex, SparseIndex]:
-        with self._lock:
-            ids, vectors, texts, titles = self.store.all_chunks()
-            dense = DenseIndex(vectors.shape[1] if len(ids) else self.dimension)
-            dense.add(ids, vectors)
-            sparse = SparseIndex.build(ids, [f"{t}\n{x}" for t, x in zip(titles, texts)])
-            self._dense, self._sparse = dense, sparse
-            self._sparse_dirty = False
-            self._save()
-            return dense, sparse
-
-    def _save(self) -> None:
+    def _reload(self) -> None:
+        """Install indexes matching SQLite now: the saved files if they hold exactly SQLite's
+        chunks, otherwise a rebuild (saved too). Called with the writer mutex and
+        ``self._lock`` held."""
         try:
-            save_indexes(self.directory / "index", self.store.generation(), self._dense,
-                         self._sparse)
+            with self._write_mutex, self._exclusive():
+                self._install(self._open_indexes())
+        except filelock.LockTimeout:
+            # A long write elsewhere: serve a consistent rebuild, leave the files to the writer.
+            log.warning("collection %s: writer lock busy; rebuilding indexes in memory",
+                        self.name)
+            self._install(self._build())
+
+    def _open_indexes(self) -> IndexView:
+        generation, ids = self.store.generation(), self.store.chunk_ids()
+        loaded = load_indexes(self.directory / "index", generation, ids)
+        if isinstance(loaded, tuple):
+            return IndexView(generation, *loaded)
+        if len(ids) or generation:
+            log.warning("collection %s: rebuilding indexes from SQLite: %s", self.name, loaded)
+        view = self._build()
+        self._save(view)
+        return view
+
+    def _build(self) -> IndexView:
+        # The generation is read first: if a write lands in between, the view looks older
+        # than it is and is merely reloaded once more.
+        generation = self.store.generation()
+        ids, vectors, texts, titles = self.store.all_chunks()
+        dense = DenseIndex(vectors.shape[1] if len(ids) else self.dimension)
+        dense.add(ids, vectors)
+        sparse = SparseIndex.build(ids, [f"{t}\n{x}" for t, x in zip(titles, texts)])
+        return IndexView(generation, dense, sparse)
+
+    def _install(self, view: IndexView) -> None:
+        self._view = view
+        self._work = None
+        self._work_generation = view.generation
+        self._sparse_dirty = False
+
+    def rebuild(self) -> IndexView:
+        with self._write_mutex, self._lock, self._exclusive():
+            view = self._build()
+            self._install(view)
+            self._save(view)
+            return view
+
+    def _save(self, view: IndexView) -> None:
+        try:
+            save_indexes(self.directory / "index", view.generation, view.dense, view.sparse)
         except OSError as exc:
             # SQLite holds the data; the indexes will be rebuilt on the next start.
             log.error("collection %s: could not save indexes: %s", self.name, exc)
 
     # -- changes ------------------------------------------------------------------------
     @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the writer lock (other threads and processes wait, up to the configured
+        time) with the indexes caught up with SQLite. Wrap every change to the store."""
+        self.last_used = time.monotonic()
+        with self._write_mutex:
+            with self._lock:
+                self._writers += 1
+            try:
+                with self._exclusive():
+                    with self._lock:
+                        self._catch_up()
+                    yield
+            finally:
+                with self._lock:
+                    self._writers -= 1
+
+    def _catch_up(self) -> None:
+        if self._view is None or self.store.generation() != self._work_generation:
+            if self._view is not None:
+                log.info("collection %s: changed by another process; reloading indexes",
+                         self.name)
+            self._install(self._open_indexes())
+
+    @contextmanager
     def batch(self) -> Iterator[None]:
-        """Group many writes: BM25 is rebuilt and the indexes saved once, at the end."""
-        with self._lock:
+        """Group many writes: BM25 is rebuilt and the indexes saved once, at the end.
+        Searches meanwhile see the collection as it was before the batch."""
+        with self._write_mutex:
             self._batch_depth += 1
             try:
                 yield
             finally:
                 self._batch_depth -= 1
-                if self._batch_depth == 0:
-                    self._flush()
-
-    def _flush(self) -> None:
-        if self._sparse_dirty:
-            ids, _, texts, titles = self.store.all_chunks()
-            self._sparse = SparseIndex.build(ids, [f"{t}\n{x}" for t, x in zip(titles, texts)])
-            self._sparse_dirty = False
-        self._save()
+                if self._batch_depth == 0 and self._sparse_dirty:
+                    with self._exclusive(), self._lock:
+                        self._catch_up()
+                        if self._sparse_dirty:
+                            self._publish()
 
     def apply(self, added_ids: list[int], vectors: np.ndarray, removed_ids: list[int]) -> None:
-        """Bring the in-memory indexes in line with a committed SQLite change."""
+        """Bring the indexes in line with a committed SQLite change (inside ``writing``)."""
         with self._lock:
-            self._dense.remove(removed_ids)
-            self._dense.add(added_ids, vectors)
+            if self._work is None:
+                assert self._view is not None
+                self._work = self._view.dense.copy()
+            self._work.remove(removed_ids)
+            self._work.add(added_ids, vectors)
+            self._work_generation = self.store.generation()
             self._sparse_dirty = True
             if self._batch_depth == 0:
-                self._flush()
+                self._publish()
+
+    def _publish(self) -> None:
+        """Swap in a view of the written state; called with both locks held."""
+        assert self._view is not None
+        dense = self._work if self._work is not None else self._view.dense
+        ids, texts = self.store.chunk_texts()
+        view = IndexView(self._work_generation, dense, SparseIndex.build(ids, texts))
+        self._install(view)
+        self._save(view)
 
     def check_writable(self) -> None:
         if self.store.read_only:
@@ -113,19 +223,42 @@ class Collection:
             raise StorageError(storage_sentence(exc)) from exc
 
     # -- reading ------------------------------------------------------------------------
+    def view(self) -> IndexView:
+        """The current indexes, reloaded first if another process changed SQLite."""
+        self.last_used = time.monotonic()
+        view = self._view
+        if view is not None and (self.busy or self.store.generation() == self._work_generation):
+            return view
+        # Lock order everywhere: the writer mutex, then the file lock and ``self._lock``.
+        if not self._write_mutex.acquire(blocking=view is None):
+            return view  # type: ignore[return-value]  # a local writer catches up for us
+        try:
+            with self._lock:
+                if self._view is None or (not self.busy and self.store.generation()
+                                          != self._work_generation):
+                    self._reload()
+                assert self._view is not None
+                return self._view
+        finally:
+            self._write_mutex.release()
+
     @property
     def dense(self) -> DenseIndex:
-        return self._dense
+        return self.view().dense
 
     @property
     def sparse(self) -> SparseIndex:
-        with self._lock:
-            if self._sparse_dirty and self._batch_depth == 0:
-                self._flush()
-            return self._sparse
+        return self.view().sparse
+
+    @property
+    def busy(self) -> bool:
+        """A write or batch is under way in this process."""
+        return bool(self._writers or self._batch_depth)
 
     def close(self) -> None:
-        with self._lock:
-            if self._sparse_dirty:
-                self._flush()
+        """Release the database and the indexes; a later use reopens them."""
+        with self._write_mutex, self._lock:
+            self._view = None
+            self._work = None
+            self._work_generation = -1
             self.store.close()

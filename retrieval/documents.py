@@ -76,6 +76,9 @@ _TEXT_BOMS: tuple[tuple[bytes, str], ...] = (
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 # Invisible characters that only get in the way of search: zero-width marks, soft hyphen, BOM.
 _INVISIBLE_RE = re.compile(r"[\u00ad\u200b-\u200d\u2060\ufeff]")
+# Bidirectional controls (embeddings, overrides, isolates, marks): in a title they can make
+# one article's name display as another's. Body text keeps them (right-to-left languages).
+_BIDI_RE = re.compile(r"[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _SPACE_RE = re.compile(r"\s+")
 _SENTENCE_END_RE = re.compile(r"[.!?:;…][\"'”’)\]]*$")
 _TITLE_END_RE = re.compile(r"[.!?][\"'”’)\]]*$")
@@ -161,7 +164,7 @@ def read_path(path: Path, *, max_bytes: int) -> bytes:
 
 def clean_title(title: str, max_chars: int) -> str:
     """Strip control characters and extra whitespace from a user-given title."""
-    cleaned = _normalise_line(title)
+    cleaned = _title_line(title)
     if not cleaned:
         raise InputError("The title is empty.")
     if len(cleaned) > max_chars:
@@ -785,8 +788,12 @@ def _finish_paragraphs(paragraphs: Iterable[str], title: str) -> tuple[str, ...]
 
 
 def _guessed_title(found: str | None, name: str, max_chars: int) -> str:
-    title = _normalise_line(found or "") or _title_from_name(name)
+    title = _title_line(found or "") or _title_line(_title_from_name(name)) or "Untitled"
     return _shorten(title, max_chars)
+
+
+def _title_line(text: str) -> str:
+    return _normalise_line(_BIDI_RE.sub("", text))
 
 
 def _title_from_name(name: str) -> str:

@@ -122,7 +122,8 @@ class Engine:
             found = self._collections.get(name)
             if found is None:
                 directory = self.settings.data_dir / "collections" / name
-                found = Collection(directory, name, self.embedder_dimension())
+                found = Collection(directory, name, self.embedder_dimension(),
+                                   lock_timeout_s=self.settings.storage.lock_timeout_s)
                 self._collections[name] = found
                 if name == self.settings.default_collection:
                     self._preload_sample(found)
@@ -251,15 +252,16 @@ class Engine:
     def _commit(self, collection: Collection, document: ParsedDocument, chunks: list[Chunk],
                 vectors: np.ndarray, added_by: str | None, started: float) -> IngestResult:
         digest = content_hash(document)
-        existing = collection.store.article_by_hash(digest)  # a twin earlier in the batch
-        if existing is not None:
-            return IngestResult(existing, "unchanged", time.perf_counter() - started)
         collection.check_writable()
-        replaced = collection.store.article_by_title(document.title) is not None
-        info, added_ids, removed_ids = collection.store.put_article(
-            title=document.title, source=document.source, content_hash=digest,
-            text=document.text, chunks=chunks, vectors=vectors, added_by=added_by)
-        collection.apply(added_ids, vectors, removed_ids)
+        with collection.writing():  # other threads and processes wait here
+            existing = collection.store.article_by_hash(digest)  # a twin stored meanwhile
+            if existing is not None:
+                return IngestResult(existing, "unchanged", time.perf_counter() - started)
+            replaced = collection.store.article_by_title(document.title) is not None
+            info, added_ids, removed_ids = collection.store.put_article(
+                title=document.title, source=document.source, content_hash=digest,
+                text=document.text, chunks=chunks, vectors=vectors, added_by=added_by)
+            collection.apply(added_ids, vectors, removed_ids)
         status: Literal["added", "replaced"] = "replaced" if replaced else "added"
         return IngestResult(info, status, time.perf_counter() - started)
 
@@ -271,7 +273,9 @@ class Engine:
         """An article by id or title (case-insensitive); NotFoundError otherwise."""
         store = self.collection(collection).store
         text = str(ref).strip()
-        found = store.article_by_id(int(text)) if text.isdigit() else None
+        # ASCII digits only ("²" is a digit to Python) and within SQLite's integer range.
+        numeric = text.isascii() and text.isdigit() and len(text) <= 18
+        found = store.article_by_id(int(text)) if numeric else None
         found = found or store.article_by_title(text)
         if found is None:
             raise NotFoundError(f"No article {text!r} in this collection.")
@@ -279,10 +283,11 @@ class Engine:
 
     def remove(self, ref: str | int, collection: str | None = None) -> ArticleInfo:
         target = self.collection(collection)
-        info = self.get_article(ref, collection)
         target.check_writable()
-        removed = target.store.delete_article(info.id)
-        target.apply([], np.zeros((0, target.dimension), np.float32), removed)
+        with target.writing():
+            info = self.get_article(ref, collection)
+            removed = target.store.delete_article(info.id)
+            target.apply([], np.zeros((0, target.dimension), np.float32), removed)
         return info
 
     # -- search and answers -------------------------------------------------------------

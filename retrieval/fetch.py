@@ -9,10 +9,12 @@ check and the connection (DNS rebinding) therefore cannot redirect us to a priva
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -23,6 +25,9 @@ from retrieval.documents import format_size
 from retrieval.errors import InputError
 
 MAX_REDIRECTS = 5
+# Public sites only on the web's own ports: other ports would let an admin probe services
+# (mail, databases, admin panels) through the bot.
+_PUBLIC_PORTS = frozenset({80, 443})
 _CHUNK_BYTES = 64 * 1024
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _USER_AGENT = "articlebot/0.1"
@@ -58,7 +63,11 @@ def fetch_url(
     for _hop in range(MAX_REDIRECTS + 1):
         target = _parse_url(current)
         addresses = _resolve_and_vet(target, allow_private=allow_private)
-        location, fetched = _request(target, addresses, deadline, max_bytes)
+        if not allow_private and target.port not in _PUBLIC_PORTS:
+            raise InputError(f"Refusing to fetch {_shown(target.url)}: only the standard web "
+                             "ports (80 and 443) can be fetched.")
+        location, fetched = _request(target, addresses, deadline, max_bytes,
+                                     detailed=allow_private)
         if fetched is not None:
             return fetched
         current = urljoin(target.url, location)
@@ -247,20 +256,49 @@ def _open_connection(
 
 
 def _request(
-    target: _Target, addresses: list[str], deadline: float, max_bytes: int
+    target: _Target, addresses: list[str], deadline: float, max_bytes: int, *,
+    detailed: bool = False,
 ) -> tuple[str, Fetched | None]:
-    """One GET. Returns (redirect location, None) or ("", the fetched body)."""
+    """One GET. Returns (redirect location, None) or ("", the fetched body).
+
+    Socket timeouts bound each read, not the whole: a server trickling a byte of headers or
+    chunk sizes at a time would outlast them. A watchdog shuts the socket at the deadline.
+    """
     connection = _open_connection(target, addresses, _remaining(target, deadline))
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        sock = connection.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    watchdog = threading.Timer(_remaining(target, deadline), expire)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         connection.request("GET", target.path, headers=_headers())
         response = connection.getresponse()
         return _handle_response(target, response, deadline, max_bytes)
     except InputError:
+        if expired.is_set():
+            raise _timed_out(target) from None
         raise
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise InputError(f"Could not fetch {_shown(target.url)}: {_reason(exc)}.") from None
+        if expired.is_set():
+            raise _timed_out(target) from None
+        # Without private URLs allowed, the reason stays vague: "refused" against "timed out"
+        # would tell an admin which ports of a host are open.
+        reason = _reason(exc) if detailed else "the site could not be reached"
+        raise InputError(f"Could not fetch {_shown(target.url)}: {reason}.") from None
     finally:
+        watchdog.cancel()
         connection.close()
+
+
+def _timed_out(target: _Target) -> InputError:
+    return InputError(f"Could not fetch {_shown(target.url)}: it timed out.")
 
 
 def _headers() -> dict[str, str]:
@@ -311,7 +349,6 @@ def _read_body(
     chunks: list[bytes] = []
     total = 0
     while True:
-        # Each read is bounded by the socket timeout; this bounds slow-drip servers overall.
         _remaining(target, deadline)
         raw = response.read1(_CHUNK_BYTES)
         chunk = raw if decoder is None else _inflate(decoder, raw, max_bytes - total + 1)
@@ -347,7 +384,7 @@ def _decoder_for(target: _Target, encoding: str | None) -> zlib._Decompress | No
 def _remaining(target: _Target, deadline: float) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
-        raise InputError(f"Could not fetch {_shown(target.url)}: it timed out.")
+        raise _timed_out(target)
     return left
 
 

@@ -7,6 +7,7 @@ stale, truncated or missing index is detected on load and rebuilt from SQLite.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -86,13 +87,23 @@ class DenseIndex:
         self.dimension = dimension
         self.index = index if index is not None else faiss.IndexIDMap2(
             faiss.IndexFlatIP(dimension))
+        self._id_set: frozenset[int] | None = None
 
     @property
     def size(self) -> int:
         return int(self.index.ntotal)
 
+    def ids(self) -> np.ndarray:
+        """The stored chunk ids, sorted."""
+        return np.sort(_faiss().vector_to_array(self.index.id_map).astype(np.int64))
+
+    def copy(self) -> DenseIndex:
+        """An independent copy: writers change a copy while searches keep using this one."""
+        return DenseIndex(self.dimension, _faiss().clone_index(self.index))
+
     def add(self, ids: Sequence[int] | np.ndarray, vectors: np.ndarray) -> None:
         if len(ids):
+            self._id_set = None
             self.index.add_with_ids(
                 np.ascontiguousarray(vectors, dtype=np.float32),
                 np.asarray(ids, dtype=np.int64),
@@ -100,6 +111,7 @@ class DenseIndex:
 
     def remove(self, ids: Sequence[int]) -> None:
         if len(ids):
+            self._id_set = None
             self.index.remove_ids(np.asarray(ids, dtype=np.int64))
 
     def search(
@@ -119,10 +131,16 @@ class DenseIndex:
         return scores[0][keep], ids[0][keep]
 
     def similarity(self, query: np.ndarray, ids: Sequence[int]) -> np.ndarray:
-        """Exact cosine between ``query`` and the stored vectors of ``ids``."""
+        """Exact cosine between ``query`` and the stored vectors of ``ids``; 0 for an id this
+        index does not hold (a chunk added or removed by a write newer than this index)."""
         if not len(ids):
             return np.zeros(0, np.float32)
-        vectors = np.vstack([self.index.reconstruct(int(i)) for i in ids])
+        if self._id_set is None:
+            self._id_set = frozenset(int(i) for i in self.ids())
+        held = self._id_set
+        zero = np.zeros(self.dimension, np.float32)
+        vectors = np.vstack([self.index.reconstruct(int(i)) if int(i) in held else zero
+                             for i in ids])
         return np.asarray(vectors @ query.astype(np.float32), dtype=np.float32)
 
     def to_bytes(self) -> bytes:
@@ -206,8 +224,16 @@ class SparseIndex:
 MANIFEST = "manifest.json"
 
 
+def ids_digest(ids: np.ndarray) -> str:
+    """A fingerprint of a set of chunk ids (order does not matter)."""
+    return hashlib.sha256(np.sort(np.asarray(ids, dtype=np.int64)).tobytes()).hexdigest()
+
+
 def save_indexes(directory: Path, generation: int, dense: DenseIndex, sparse: SparseIndex) -> None:
-    """Write both indexes under new names, then switch the manifest to them atomically."""
+    """Write both indexes under new names, then switch the manifest to them atomically.
+
+    The caller holds the collection's writer lock: the clean-up of older files then cannot
+    remove files another process is writing or loading."""
     directory.mkdir(parents=True, exist_ok=True)
     dense_name, sparse_name = f"dense-{generation}.faiss", f"bm25-{generation}"
     atomic_write_bytes(directory / dense_name, dense.to_bytes())
@@ -224,6 +250,7 @@ def save_indexes(directory: Path, generation: int, dense: DenseIndex, sparse: Sp
         "dense": dense_name,
         "sparse": sparse_name,
         "chunks": dense.size,
+        "ids_sha256": ids_digest(dense.ids()),
     }
     atomic_write_bytes(directory / MANIFEST, json.dumps(manifest).encode())
     _remove_stale(directory, keep={dense_name, sparse_name, MANIFEST})
@@ -241,9 +268,11 @@ def _remove_stale(directory: Path, keep: set[str]) -> None:
 
 
 def load_indexes(
-    directory: Path, generation: int, chunk_count: int
+    directory: Path, generation: int, chunk_ids: np.ndarray
 ) -> tuple[DenseIndex, SparseIndex] | str:
-    """Load both indexes if they match SQLite; otherwise return why they must be rebuilt."""
+    """Load both indexes if they hold exactly SQLite's chunks (``chunk_ids``, sorted) at its
+    generation; otherwise return why they must be rebuilt. The content is compared, not only
+    the manifest's claims: a stale index stamped with a newer generation is refused."""
     try:
         manifest = json.loads((directory / MANIFEST).read_text())
     except FileNotFoundError:
@@ -252,14 +281,19 @@ def load_indexes(
         return f"unreadable index manifest ({exc})"
     if manifest.get("generation") != generation:
         return f"index generation {manifest.get('generation')} != database generation {generation}"
+    if manifest.get("ids_sha256") != ids_digest(chunk_ids):
+        return "index manifest lists other chunks than the database"
     try:
         dense = DenseIndex.from_bytes((directory / manifest["dense"]).read_bytes())
         sparse = SparseIndex.load(directory / manifest["sparse"])
     except Exception as exc:  # truncated or missing files: faiss and numpy raise many types
         return f"unreadable index files ({type(exc).__name__}: {exc})"
-    if not dense.size == sparse.size == chunk_count:
+    if not dense.size == sparse.size == len(chunk_ids):
         return (
             f"index counts (faiss {dense.size}, bm25 {sparse.size}) "
-            f"!= database chunks ({chunk_count})"
+            f"!= database chunks ({len(chunk_ids)})"
         )
+    if not (np.array_equal(dense.ids(), chunk_ids)
+            and np.array_equal(np.sort(sparse.ids), chunk_ids)):
+        return "index files hold other chunks than the database"
     return dense, sparse

@@ -8,6 +8,7 @@ never reused, so they serve as stable FAISS ids.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import sqlite3
 import threading
@@ -22,6 +23,8 @@ import numpy as np
 from retrieval.chunking import Chunk
 from retrieval.errors import StorageError
 from retrieval.types import ArticleInfo
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -101,26 +104,46 @@ class Store:
     def __init__(self, path: Path):
         self.path = path
         self.read_only = False
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        path = self.path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
+            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            # Another process may hold the write lock for a moment (articlebot ingest).
+            db.execute("PRAGMA busy_timeout=30000")
+            db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             writable = os.access(path.parent, os.W_OK | os.X_OK) and not _on_read_only_fs(path)
             if writable or not path.is_file():
-                raise StorageError(f"Could not open the database at {path}: {exc}.") from exc
+                # The path goes to the log; members only ever see the sentence.
+                log.error("could not open the database at %s: %s", path, exc)
+                raise StorageError(f"Could not open a collection's database ({exc}).") from exc
             # A read-only volume still serves answers; writes are refused in one sentence.
-            self._db = sqlite3.connect(f"file:{path}?immutable=1", uri=True,
-                                       check_same_thread=False, isolation_level=None)
+            db = sqlite3.connect(f"file:{path}?immutable=1", uri=True,
+                                 check_same_thread=False, isolation_level=None)
             self.read_only = True
-        self._lock = threading.RLock()
+        self._conn = db
+        return db
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The connection, reopened on demand after ``close`` (an idle collection closed to
+        free its file descriptors still answers a caller that kept it)."""
+        with self._lock:
+            return self._conn if self._conn is not None else self._connect()
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -140,7 +163,16 @@ class Store:
                     if self._db.in_transaction:
                         self._db.execute("ROLLBACK")
                     raise
-            except sqlite3.OperationalError as exc:
+            except sqlite3.Error as exc:
+                raise StorageError(storage_sentence(exc)) from exc
+
+    @contextmanager
+    def _plain_write(self) -> Iterator[sqlite3.Connection]:
+        """A write outside the chunk tables (no generation bump); errors become one sentence."""
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
                 raise StorageError(storage_sentence(exc)) from exc
 
     # -- meta ---------------------------------------------------------------------------
@@ -153,8 +185,8 @@ class Store:
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._lock:
-            self._db.execute(
+        with self._plain_write() as db:
+            db.execute(
                 "INSERT INTO meta(key, value) VALUES(?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, value),
@@ -287,6 +319,23 @@ class Store:
             vectors = np.zeros((0, 0), dtype=np.float32)
         return ids, vectors, [r[2] for r in rows], [r[3] for r in rows]
 
+    def chunk_ids(self) -> np.ndarray:
+        """Every chunk id (int64), sorted."""
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM chunks ORDER BY id").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def chunk_texts(self) -> tuple[np.ndarray, list[str]]:
+        """Every chunk id and its BM25 text (title, newline, text), in id order, read in one
+        statement (a consistent snapshot even while another process writes)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT c.id, a.title || char(10) || c.text FROM chunks c "
+                "JOIN articles a ON a.id = c.article_id ORDER BY c.id"
+            ).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        return ids, [r[1] for r in rows]
+
     def chunk_count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
@@ -301,8 +350,8 @@ class Store:
         return None if row is None else str(row[0])
 
     def save_summary(self, content_hash: str, length: str, model: str, text: str) -> None:
-        with self._lock:
-            self._db.execute(
+        with self._plain_write() as db:
+            db.execute(
                 "INSERT OR REPLACE INTO summaries(content_hash, length, model, text) "
                 "VALUES (?, ?, ?, ?)",
                 (content_hash, length, model, text),

@@ -72,3 +72,26 @@ def test_chunks_cover_every_word_and_offsets_are_valid(paragraphs: list[str]) ->
     covered = " ".join(c.text for c in chunks).split()
     for word in " ".join(paragraphs).split():
         assert word in covered
+
+
+def test_a_long_text_without_sentence_ends_chunks_in_linear_time() -> None:
+    import time
+
+    words = " ".join(f"word{i % 997}" for i in range(200_000))
+    started = time.perf_counter()
+    chunks = chunk_paragraphs([words], count, max_tokens=128)
+    elapsed = time.perf_counter() - started
+    # Generous ceiling: the quadratic version needed hours for this; linear takes seconds.
+    assert elapsed < 60, elapsed
+    assert all(count(c.text) <= 128 for c in chunks[:50])
+    assert chunks[-1].end == len(words)
+
+
+def test_many_abbreviation_stops_without_a_boundary_chunk_in_linear_time() -> None:
+    import time
+
+    text = " ".join("U.S. e.g. Mr. x." for _ in range(30_000))
+    started = time.perf_counter()
+    chunks = chunk_paragraphs([text], count, max_tokens=128)
+    assert time.perf_counter() - started < 60
+    assert chunks and chunks[-1].end == len(text)

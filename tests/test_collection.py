@@ -68,7 +68,7 @@ def test_a_crash_before_the_indexes_are_saved_is_repaired_on_the_next_start(
     engine = make_engine()
     collection = engine.collection()
     # Simulate a kill between the SQLite commit and the index save.
-    collection._save = lambda: None  # type: ignore[method-assign]
+    collection._save = lambda *_: None  # type: ignore[method-assign]
     engine.ingest_bytes(ARTICLE.encode(), "glacier.txt")
     reopened = make_engine(data_dir=engine.settings.data_dir)
     titles = {p.title for p in reopened.search("Rhone glacier ice thickness")}

@@ -520,3 +520,13 @@ def test_arbitrary_bytes_never_raise_anything_but_input_error(data: bytes, name:
     except InputError:
         return
     assert all(p and p == p.strip() for p in doc.paragraphs)
+
+
+@pytest.mark.parametrize("mark", ["\u202e", "\u2066", "\u200f", "\u202a", "\u2069"])
+def test_bidirectional_controls_are_stripped_from_titles(mark: str) -> None:
+    found = parse_document(f"Harbour{mark} news\n\nThe harbour reopened.".encode(), "h.txt")
+    given = parse_document(b"The harbour reopened.", "h.txt", title=f"{mark}Harbour news")
+    named = parse_document(b"The harbour reopened.", f"harbour{mark}news.txt")
+    assert found.title == "Harbour news"
+    assert given.title == "Harbour news"
+    assert mark not in named.title

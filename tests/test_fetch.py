@@ -50,6 +50,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_unsized(b"y" * 5000)
         elif route == "/gzip":
             self._send(200, gzip.compress(b"z" * 100_000), "text/plain", encoding="gzip")
+        elif route in ("/trickle-headers", "/trickle-chunks"):
+            self._trickle(route)
         elif route == "/slow":
             time.sleep(2)
             # The client has given up by now; writing would only fail with a broken pipe.
@@ -74,6 +76,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         self.close_connection = True
+
+    def _trickle(self, route: str) -> None:
+        # One byte every 0.2 s, for up to 6 s: each read succeeds within any socket timeout.
+        if route == "/trickle-headers":
+            head = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 30
+        else:
+            head = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"1;" + b"b" * 30)
+        self.close_connection = True
+        try:
+            for i in range(len(head)):
+                self.wfile.write(head[i : i + 1])
+                self.wfile.flush()
+                time.sleep(0.2 if i > 20 else 0)
+        except OSError:
+            pass  # the client gave up, as it should
 
     def _redirect(self, location: str) -> None:
         self.send_response(302)
@@ -223,6 +241,7 @@ def test_relative_redirects_are_resolved(base_url: str) -> None:
 def test_redirect_to_loopback_is_refused(base_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # Pretend the test server's own address is public, so only the redirect hop is private.
     monkeypatch.setattr(fetch, "is_public_address", lambda address: str(address) == "127.0.0.1")
+    monkeypatch.setattr(fetch, "_PUBLIC_PORTS", frozenset({int(base_url.rsplit(":", 1)[1])}))
     message = error_of(f"{base_url}/redirect-other-loopback")
     assert message.startswith("Refusing to fetch http://127.0.0.2:")
     assert "(127.0.0.2)" in message
@@ -334,3 +353,35 @@ def test_https_sends_the_host_name_as_sni_while_connecting_to_the_vetted_address
     result = get(f"https://localhost:{port}/news/story.html", allow_private=True)
     assert result.data == PAGE
     assert names == ["localhost"]
+
+
+@pytest.mark.parametrize("route", ["/trickle-headers", "/trickle-chunks"])
+def test_the_deadline_holds_while_headers_or_chunk_sizes_trickle_in(
+    base_url: str, route: str
+) -> None:
+    started = time.monotonic()
+    message = error_of(f"{base_url}{route}", allow_private=True, timeout_s=1.0)
+    assert message == f"Could not fetch {base_url}{route}: it timed out."
+    assert time.monotonic() - started < 3.0
+
+
+def test_public_hosts_are_fetched_only_on_the_web_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    import retrieval.fetch as fetch
+
+    monkeypatch.setattr(fetch, "_resolve_and_vet", lambda *_a, **_k: ["93.184.216.34"])
+    message = error_of("http://example.com:8080/page")
+    assert "only the standard web ports" in message
+
+
+def test_connection_errors_on_public_hosts_do_not_say_which_ports_are_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import retrieval.fetch as fetch
+
+    def refused(*_args: object, **_kwargs: object) -> socket.socket:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(fetch, "_resolve_and_vet", lambda *_a, **_k: ["93.184.216.34"])
+    monkeypatch.setattr(fetch.socket, "create_connection", refused)
+    message = error_of("http://example.com/page")
+    assert message == "Could not fetch http://example.com/page: the site could not be reached."
