@@ -31,8 +31,8 @@ from .payloads import (
     FakeRole,
     FakeUser,
 )
-from .server import (
-    FakeDiscord,
+from .server import FakeDiscord
+from .state import (
     FakeInteraction,
     FinalResponse,
     GatewaySession,
