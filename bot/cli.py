@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     from retrieval.engine import Engine
     from retrieval.types import Answer, IngestResult
 
-SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
-
 
 class Context:
     """Lazily built settings and engine: ``--help`` and usage errors load no model."""
@@ -99,6 +97,7 @@ def _echo_json(value: Any) -> None:
 
 # -- ingest / list / remove ---------------------------------------------------------------
 def _expand(targets: tuple[str, ...]) -> Iterator[str]:
+    from retrieval.documents import SUPPORTED_SUFFIXES, SUPPORTED_TYPES
     from retrieval.errors import InputError
 
     for target in targets:
@@ -108,9 +107,9 @@ def _expand(targets: tuple[str, ...]) -> Iterator[str]:
         path = Path(target)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and
-                           p.suffix.lower() in SUPPORTED)
+                           p.suffix.lower() in SUPPORTED_SUFFIXES)
             if not files:
-                raise InputError(f"{path} contains no .txt, .md, .html or .pdf files.")
+                raise InputError(f"{path} contains no {SUPPORTED_TYPES} files.")
             yield from map(str, files)
         else:
             yield target

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from retrieval.errors import InputError
 
@@ -21,7 +21,6 @@ if TYPE_CHECKING:  # pypdf is imported lazily: most documents are not PDFs
 
 Kind = Literal["txt", "md", "html", "pdf"]
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MAX_PDF_PAGES = 500
 # A small PDF can expand to far more text than its size suggests; stop collecting there.
@@ -32,8 +31,6 @@ MAX_GUESSED_TITLE_CHARS = 150
 MAX_TRAFILATURA_CHARS = 4_000_000
 # Above this share of control characters, decoded "text" is really binary data.
 MAX_CONTROL_SHARE = 0.05
-
-_SUPPORTED_LIST = ".txt, .md, .html and .pdf"
 
 _CONTENT_TYPES: dict[str, Kind] = {
     "text/plain": "txt",
@@ -54,6 +51,9 @@ _SUFFIXES: dict[str, Kind] = {
     ".xhtml": "html",
     ".pdf": "pdf",
 }
+# The one list of file types: folder scans, messages and Discord's help all read these.
+SUPPORTED_SUFFIXES = tuple(_SUFFIXES)
+SUPPORTED_TYPES = ", ".join(f".{k}" for k in get_args(Kind)[:-1]) + f" or .{get_args(Kind)[-1]}"
 _BINARY_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "a PNG image"),
     (b"\xff\xd8\xff", "a JPEG image"),
@@ -111,7 +111,7 @@ def parse_document(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_title_chars: int = 200,
 ) -> ParsedDocument:
-    """Parse ``data`` (a .txt, .md, .html or .pdf file called ``name``) into a document."""
+    """Parse ``data`` (a file called ``name``, see ``SUPPORTED_SUFFIXES``) into a document."""
     label = _label(name)
     _check_size(len(data), max_bytes, label)
     given_title = clean_title(title, max_title_chars) if title is not None else None
@@ -210,7 +210,7 @@ def _detect_kind(data: bytes, name: str, label: str, content_type: str | None) -
     if mime.startswith("text/"):
         return "txt"
     if suffix or mime not in _GENERIC_MIMES:
-        raise InputError(f"{label} is not a supported file type; use {_SUPPORTED_LIST}.")
+        raise InputError(f"{label} is not a supported file type; use {SUPPORTED_TYPES}.")
     # No suffix and no useful type (e.g. a URL such as /news/12345): try it as text;
     # binary data is still caught while decoding.
     return "txt"

@@ -35,6 +35,7 @@ from retrieval.llm import (
     TokenCallback,
     resolve_gguf,
 )
+from retrieval.questions import check_question
 from retrieval.search import SearchParams, hybrid_search, question_support
 from retrieval.summarize import summarize_text
 from retrieval.types import Answer, ArticleInfo, IngestResult, Passage, Summary, Turn
@@ -292,14 +293,7 @@ class Engine:
 
     # -- search and answers -------------------------------------------------------------
     def _check_question(self, question: str) -> str:
-        question = " ".join(question.split())
-        if not question:
-            raise InputError("The question is empty.")
-        limit = self.settings.limits.max_question_chars
-        if len(question) > limit:
-            raise InputError(f"The question is {len(question)} characters long; "
-                             f"the limit is {limit}.")
-        return question
+        return check_question(question, self.settings.limits.max_question_chars)
 
     def search(self, query: str, *, collection: str | None = None, article: str | None = None,
                k: int | None = None) -> list[Passage]:

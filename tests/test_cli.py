@@ -140,3 +140,17 @@ def test_a_folder_with_twins_stores_each_content_once(run: Run, tmp_path: Path) 
     assert result.stdout.count("Already stored 'Lighthouse Keeper Retires'") == 1
     titles = [a["title"] for a in json.loads(run("list", "--json").stdout)]
     assert titles.count("Lighthouse Keeper Retires") == 1
+
+
+def test_a_folder_scan_takes_every_supported_suffix(run: Run, tmp_path: Path) -> None:
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / "ferry.text").write_text("Ferry Timetable\n\nThe ferry to Skye runs hourly.\n")
+    (folder / "bakery.xhtml").write_text(
+        "<html><head><title>Bakery Opens</title></head><body><p>A bakery opened on Mill "
+        "Street on Friday.</p></body></html>")
+    (folder / "notes.docx").write_bytes(b"PK\x03\x04")
+    result = run("ingest", str(folder))
+    assert result.code == 0, result.stderr
+    assert "Stored 'Ferry Timetable'" in result.stdout
+    assert "Stored 'Bakery Opens'" in result.stdout and "notes" not in result.stdout

@@ -391,7 +391,7 @@ def test_mostly_control_characters_mean_binary() -> None:
 def test_unsupported_suffix_is_refused_naming_supported_types() -> None:
     docx = b"PK\x03\x04" + os.urandom(100)
     message = error_of(docx, "report.docx")
-    assert message == "report.docx is not a supported file type; use .txt, .md, .html and .pdf."
+    assert message == "report.docx is not a supported file type; use .txt, .md, .html or .pdf."
 
 
 def test_unsupported_content_type_is_refused() -> None:
@@ -422,7 +422,15 @@ def test_long_guessed_title_is_shortened_not_refused() -> None:
 
 
 def test_supported_suffixes_are_listed() -> None:
-    assert SUPPORTED_SUFFIXES == (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+    assert SUPPORTED_SUFFIXES == (".txt", ".text", ".md", ".markdown", ".html", ".htm",
+                                  ".xhtml", ".pdf")
+
+
+@pytest.mark.parametrize("suffix", [s for s in SUPPORTED_SUFFIXES if s != ".pdf"])
+def test_every_listed_text_suffix_is_parsed(suffix: str) -> None:
+    text = "The ferry to Skye now runs hourly from the old harbour."
+    body = f"<p>{text}</p>" if "htm" in suffix else text
+    assert text in parse_document(body.encode(), f"note{suffix}").text
 
 
 # ---------------------------------------------------------------------------- clean_title

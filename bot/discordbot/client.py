@@ -30,6 +30,7 @@ from bot.metrics import Metrics
 from config import Settings
 from retrieval.engine import Engine
 from retrieval.errors import ArticlebotError, InputError
+from retrieval.questions import check_question
 from retrieval.types import Answer
 
 log = logging.getLogger("articlebot.discord")
@@ -146,14 +147,7 @@ class ArticleBot(discord.Client):
             task.add_done_callback(self._deliveries.discard)
 
     def check_question(self, question: str) -> str:
-        question = " ".join(question.split())
-        limit = self.settings.limits.max_question_chars
-        if not any(c.isalnum() for c in question):  # empty, or only invisible characters
-            raise InputError("Ask a question about the articles, for example “Who is meeting?”.")
-        if len(question) > limit:
-            raise InputError(f"Questions are limited to {limit} characters; "
-                             f"yours has {len(question)}.")
-        return question
+        return check_question(question, self.settings.limits.max_question_chars)
 
     def check_article_ref(self, article: str) -> None:
         """An article option is an id or a title; Discord lets a member type up to 6,000

@@ -19,6 +19,7 @@ from bot.discordbot.client import Refusal
 from bot.discordbot.guards import is_admin
 from bot.discordbot.split import split_message
 from bot.discordbot.stream import NO_MENTIONS, InteractionReply
+from retrieval.documents import SUPPORTED_TYPES, format_size
 from retrieval.errors import InputError
 from retrieval.types import Turn
 
@@ -64,7 +65,7 @@ def register(bot: ArticleBot) -> None:
 
     @tree.command(name="upload")
     @app_commands.guild_only()
-    @app_commands.describe(file="A .txt, .md, .html or .pdf file", url="An http(s) link",
+    @app_commands.describe(file=f"A {SUPPORTED_TYPES} file", url="An http(s) link",
                            title="Title to store it under (default: from the document)")
     async def upload(interaction: discord.Interaction, file: discord.Attachment | None = None,
                      url: str | None = None, title: str | None = None) -> None:
@@ -186,8 +187,8 @@ async def handle_upload(bot: ArticleBot, interaction: discord.Interaction,
         raise InputError("Give either a file or a url, not both or neither.")
     limit = bot.settings.limits.max_file_bytes
     if file is not None and file.size > limit:
-        raise InputError(f"{file.filename} is {file.size / 1e6:.1f} MB; "
-                         f"the limit is {limit / 1e6:.0f} MB.")
+        raise InputError(f"{file.filename} is {format_size(file.size)}; "
+                         f"the limit is {format_size(limit)}.")
     await interaction.response.defer(ephemeral=True)
     collection = bot.collection_of(interaction.guild_id)
     added_by = interaction.user.name
