@@ -10,6 +10,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -88,7 +89,8 @@ class Engine:
             settings.embedding.model, device=settings.embedding.device,
             batch_size=settings.embedding.batch_size)
         self._llm = llm
-        self._collections: dict[str, Collection] = {}
+        # Open collections, least recently used first (see ``_evict_idle``).
+        self._collections: OrderedDict[str, Collection] = OrderedDict()
         self._lock = threading.RLock()
         self._configure_faiss()
 
@@ -118,6 +120,7 @@ class Engine:
             self._collections.clear()
 
     def collection(self, name: str | None = None) -> Collection:
+        """The named collection, opened (and created on disk) if need be."""
         name = check_collection_name(name or self.settings.default_collection)
         with self._lock:
             found = self._collections.get(name)
@@ -128,7 +131,34 @@ class Engine:
                 self._collections[name] = found
                 if name == self.settings.default_collection:
                     self._preload_sample(found)
+            self._collections.move_to_end(name)
+            self._evict_idle()
             return found
+
+    def _existing(self, name: str | None) -> Collection | None:
+        """The collection if it exists; reading a server's empty knowledge (a member's
+        /articles or autocomplete) must not create its files."""
+        name = check_collection_name(name or self.settings.default_collection)
+        directory = self.settings.data_dir / "collections" / name
+        with self._lock:
+            if name in self._collections or name == self.settings.default_collection or \
+                    (directory / "store.sqlite3").is_file():
+                return self.collection(name)
+        return None
+
+    def _evict_idle(self) -> None:
+        """Close the least recently used collections beyond ``storage.max_open_collections``
+        (each holds file descriptors and its indexes in memory). One still in use by a
+        caller keeps working: it reopens what it needs."""
+        limit = self.settings.storage.max_open_collections
+        for name, candidate in list(self._collections.items()):
+            if len(self._collections) <= limit:
+                return
+            if candidate.busy or name == self.settings.default_collection:
+                continue
+            candidate.close()
+            del self._collections[name]
+            log.debug("closed idle collection %s", name)
 
     def embedder_dimension(self) -> int:
         return 384 if self.embedder.is_local else self.embedder.dimension
@@ -268,12 +298,16 @@ class Engine:
 
     # -- articles -----------------------------------------------------------------------
     def list_articles(self, collection: str | None = None) -> list[ArticleInfo]:
-        return self.collection(collection).store.list_articles()
+        found = self._existing(collection)
+        return [] if found is None else found.store.list_articles()
 
     def get_article(self, ref: str | int, collection: str | None = None) -> ArticleInfo:
         """An article by id or title (case-insensitive); NotFoundError otherwise."""
-        store = self.collection(collection).store
         text = str(ref).strip()
+        found_collection = self._existing(collection)
+        if found_collection is None:
+            raise NotFoundError(f"No article {text!r} in this collection.")
+        store = found_collection.store
         # ASCII digits only ("²" is a digit to Python) and within SQLite's integer range.
         numeric = text.isascii() and text.isdigit() and len(text) <= 18
         found = store.article_by_id(int(text)) if numeric else None
@@ -283,7 +317,9 @@ class Engine:
         return found
 
     def remove(self, ref: str | int, collection: str | None = None) -> ArticleInfo:
-        target = self.collection(collection)
+        target = self._existing(collection)
+        if target is None:
+            raise NotFoundError(f"No article {str(ref).strip()!r} in this collection.")
         target.check_writable()
         with target.writing():
             info = self.get_article(ref, collection)
@@ -298,7 +334,12 @@ class Engine:
     def search(self, query: str, *, collection: str | None = None, article: str | None = None,
                k: int | None = None) -> list[Passage]:
         query = self._check_question(query)
-        target = self.collection(collection)
+        existing = self._existing(collection)
+        if existing is None:
+            if article is not None and str(article).strip():
+                self.get_article(article, collection)  # the same "no article" sentence
+            return []
+        target = existing
         allowed = self._allowed_chunks(target, article, collection)
         cfg = self.settings.search
         params = SearchParams(k or cfg.top_k, max(cfg.candidates, k or 0), cfg.fusion, cfg.rrf_k,
