@@ -1,0 +1,80 @@
+"""PDF: text of the pages, bounded in pages and characters; encrypted or broken files refused."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+from retrieval.errors import InputError
+
+if TYPE_CHECKING:  # pypdf is imported lazily: most documents are not PDFs
+    from pypdf import PdfReader
+
+from retrieval.documents.common import MAX_PDF_PAGES, MAX_PDF_TEXT_CHARS, _normalise_line
+from retrieval.documents.plain import _plain_paragraphs, _title_from_paragraphs
+
+
+def _parse_pdf(data: bytes, label: str) -> tuple[str | None, list[str]]:
+    reader = _open_pdf(data, label)
+    text = _pdf_text(reader, label)
+    paragraphs = list(_plain_paragraphs(text))
+    if not paragraphs:
+        raise InputError(
+            f"{label} has no extractable text; it may be a scanned image, which is not supported."
+        )
+    return _pdf_title(reader) or _title_from_paragraphs(paragraphs[:3]), paragraphs
+
+
+def _open_pdf(data: bytes, label: str) -> PdfReader:
+    try:
+        from pypdf import PdfReader
+    except ImportError:
+        raise InputError(f"{label} cannot be read: PDF support is not installed.") from None
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        encrypted = reader.is_encrypted
+    except Exception:  # pypdf raises many kinds of errors on malformed files
+        raise InputError(f"{label} is not a readable PDF.") from None
+    if encrypted and not _decrypt_with_empty_password(reader):
+        raise InputError(f"{label} is encrypted.")
+    return reader
+
+
+def _decrypt_with_empty_password(reader: PdfReader) -> bool:
+    # Many PDFs are "encrypted" only against editing, with an empty user password.
+    try:
+        result = reader.decrypt("")
+    except Exception:  # e.g. an unsupported algorithm, or a missing crypto library
+        return False
+    return bool(result)
+
+
+def _pdf_text(reader: PdfReader, label: str) -> str:
+    parts: list[str] = []
+    total = 0
+    try:
+        for index, page in enumerate(reader.pages):
+            if index >= MAX_PDF_PAGES or total >= MAX_PDF_TEXT_CHARS:
+                break
+            page_text = page.extract_text() or ""
+            parts.append(page_text)
+            total += len(page_text)
+    except Exception:  # a damaged page tree or content stream
+        raise InputError(f"{label} is not a readable PDF.") from None
+    # A page break ends a paragraph only when a blank line would; keep pages apart.
+    return "\n\n".join(parts)
+
+
+def _pdf_title(reader: PdfReader) -> str | None:
+    try:
+        metadata = reader.metadata
+        title = metadata.title if metadata is not None else None
+    except Exception:  # broken metadata must not spoil an otherwise readable file
+        return None
+    if not isinstance(title, str):
+        return None
+    title = _normalise_line(title)
+    # Metadata titles are often junk left by the authoring tool ("Microsoft Word - x.doc").
+    if not title or title.lower().startswith(("microsoft word", "untitled")):
+        return None
+    return title
