@@ -118,7 +118,8 @@ def bench_ingest(engine: Any, articles: Sequence[EvalArticle], progress: Progres
 
 
 # -- search ------------------------------------------------------------------------------------
-def _synthetic_collection(directory: Path, size: int, texts: Sequence[str], seed: int) -> Any:
+def _synthetic_collection(directory: Path, size: int, texts: Sequence[str], seed: int,
+                          dimension: int) -> Any:
     """A real collection (SQLite, FAISS, BM25) of ``size`` chunks: real texts, random vectors."""
     from retrieval.chunking import Chunk
     from retrieval.collection import Collection
@@ -130,13 +131,13 @@ def _synthetic_collection(directory: Path, size: int, texts: Sequence[str], seed
     for first in range(0, size, per_article):
         n = min(per_article, size - first)
         body = [texts[(first + i) % len(texts)] for i in range(n)]
-        vectors = rng.standard_normal((n, 384)).astype(np.float32)
+        vectors = rng.standard_normal((n, dimension)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         chunks = [Chunk(i, i, 0, len(t), t) for i, t in enumerate(body)]
         store.put_article(title=f"Synthetic {first}", source="bench", content_hash=str(first),
                           text="\n\n".join(body), chunks=chunks, vectors=vectors, added_by=None)
     store.close()
-    return Collection(directory, "bench", 384)
+    return Collection(directory, "bench", dimension)
 
 
 def bench_search(engine: Any, texts: Sequence[str], queries: Sequence[str], sizes: Sequence[int],
@@ -154,7 +155,7 @@ def bench_search(engine: Any, texts: Sequence[str], queries: Sequence[str], size
     vectors = engine.embedder.embed(list(queries))
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="articlebot-search-") as tmp:
-            collection = _synthetic_collection(Path(tmp), size, texts, size)
+            collection = _synthetic_collection(Path(tmp), size, texts, size, vectors.shape[1])
             for vector, query in zip(vectors[:5], queries[:5]):  # warm caches
                 hybrid_search(collection, vector, query, params)
             timings = []
