@@ -18,12 +18,15 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from config import Settings
 from retrieval.evaluation import EvalArticle, load_articles, percentile
+
+if TYPE_CHECKING:
+    from retrieval.engine import Engine
 
 Progress = Callable[[Sequence[Any], str], Iterator[Any]]
 
@@ -75,7 +78,7 @@ def _settings_for(settings: Settings, data_dir: Path) -> Settings:
 
 
 # -- ingestion ---------------------------------------------------------------------------------
-def bench_ingest(engine: Any, articles: Sequence[EvalArticle], progress: Progress,
+def bench_ingest(engine: Engine, articles: Sequence[EvalArticle], progress: Progress,
                  blocks: int = 4) -> dict[str, Any]:
     """Ingestion against a bare ``encode`` of the same chunks, block by block.
 
@@ -140,7 +143,7 @@ def _synthetic_collection(directory: Path, size: int, texts: Sequence[str], seed
     return Collection(directory, "bench", dimension)
 
 
-def bench_search(engine: Any, texts: Sequence[str], queries: Sequence[str], sizes: Sequence[int],
+def bench_search(engine: Engine, texts: Sequence[str], queries: Sequence[str], sizes: Sequence[int],
                  progress: Progress) -> dict[str, Any]:
     from retrieval.search import SearchParams, hybrid_search
 
@@ -169,7 +172,7 @@ def bench_search(engine: Any, texts: Sequence[str], queries: Sequence[str], size
 
 
 # -- answers -----------------------------------------------------------------------------------
-def bench_ask(engine: Any, questions: Sequence[str], progress: Progress) -> dict[str, Any]:
+def bench_ask(engine: Engine, questions: Sequence[str], progress: Progress) -> dict[str, Any]:
     engine.ask(questions[0], collection="bench")  # load and warm the model
     latencies, first, prompt_tokens, prompt_speed = [], [], [], []
     for question in progress(list(questions), "ask"):
