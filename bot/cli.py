@@ -13,66 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from bot.context import Context, Group, pass_context
+from bot.measure import bench_command, eval_command
+from bot.run import run_command
+
 if TYPE_CHECKING:
-    from bot.logs import DependencyFilter
-    from config import Settings
     from retrieval.engine import Engine
     from retrieval.types import Answer, IngestResult
-
-
-class Context:
-    """Lazily built settings and engine: ``--help`` and usage errors load no model."""
-
-    def __init__(self, config_file: str | None, overrides: dict[str, Any]):
-        self.config_file = config_file
-        self.overrides = overrides
-        self._settings: Settings | None = None
-        self._engine: Engine | None = None
-        self.logs: DependencyFilter | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            from config import load_settings
-
-            self._settings = load_settings(self.config_file, self.overrides)
-        return self._settings
-
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            from retrieval.engine import Engine
-
-            self._engine = Engine(self.settings)
-        return self._engine
-
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
-
-
-pass_context = click.make_pass_decorator(Context)
-
-
-def _user_errors() -> tuple[type[Exception], ...]:
-    from config import ConfigError
-    from retrieval.errors import ArticlebotError
-
-    return (ArticlebotError, ConfigError)
-
-
-class Group(click.Group):
-    """Turns known errors into one sentence and exit code 1, without a traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except _user_errors() as exc:
-            raise click.ClickException(str(exc)) from None
-        finally:
-            obj = ctx.find_object(Context)
-            if obj is not None:
-                obj.close()
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -304,15 +251,9 @@ def summary(obj: Context, article: str | None, length: str, collection: str | No
     click.echo(f"\n  — {result.article.title}" + (" (cached)" if result.cached else ""))
 
 
-from bot.measure import bench_command, eval_command  # noqa: E402
-
 cli.add_command(eval_command)
 cli.add_command(bench_command)
-
-
-from bot.run import run_command  # noqa: E402  (light: discord is imported when it runs)
-
-cli.add_command(run_command)
+cli.add_command(run_command)  # light: discord is imported when it runs
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from bot.cli import Context
+    from bot.context import Context
     from config import Settings
 
 EVAL_DIR_ENV = "ARTICLEBOT_EVAL_DIR"

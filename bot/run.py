@@ -22,7 +22,7 @@ import click
 from retrieval.errors import ArticlebotError
 
 if TYPE_CHECKING:
-    from bot.cli import Context
+    from bot.context import Context
     from bot.discordbot.client import ArticleBot
     from config import Settings
     from retrieval.engine import Engine

@@ -18,12 +18,15 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from config import Settings
 from retrieval.evaluation import EvalArticle, load_articles, percentile
+
+if TYPE_CHECKING:
+    from retrieval.engine import Engine
 
 Progress = Callable[[Sequence[Any], str], Iterator[Any]]
 
@@ -75,7 +78,7 @@ def _settings_for(settings: Settings, data_dir: Path) -> Settings:
 
 
 # -- ingestion ---------------------------------------------------------------------------------
-def bench_ingest(engine: Any, articles: Sequence[EvalArticle], progress: Progress,
+def bench_ingest(engine: Engine, articles: Sequence[EvalArticle], progress: Progress,
                  blocks: int = 4) -> dict[str, Any]:
     """Ingestion against a bare ``encode`` of the same chunks, block by block.
 
@@ -118,7 +121,8 @@ def bench_ingest(engine: Any, articles: Sequence[EvalArticle], progress: Progres
 
 
 # -- search ------------------------------------------------------------------------------------
-def _synthetic_collection(directory: Path, size: int, texts: Sequence[str], seed: int) -> Any:
+def _synthetic_collection(directory: Path, size: int, texts: Sequence[str], seed: int,
+                          dimension: int) -> Any:
     """A real collection (SQLite, FAISS, BM25) of ``size`` chunks: real texts, random vectors."""
     from retrieval.chunking import Chunk
     from retrieval.collection import Collection
@@ -130,16 +134,16 @@ def _synthetic_collection(directory: Path, size: int, texts: Sequence[str], seed
     for first in range(0, size, per_article):
         n = min(per_article, size - first)
         body = [texts[(first + i) % len(texts)] for i in range(n)]
-        vectors = rng.standard_normal((n, 384)).astype(np.float32)
+        vectors = rng.standard_normal((n, dimension)).astype(np.float32)
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
         chunks = [Chunk(i, i, 0, len(t), t) for i, t in enumerate(body)]
         store.put_article(title=f"Synthetic {first}", source="bench", content_hash=str(first),
                           text="\n\n".join(body), chunks=chunks, vectors=vectors, added_by=None)
     store.close()
-    return Collection(directory, "bench", 384)
+    return Collection(directory, "bench", dimension)
 
 
-def bench_search(engine: Any, texts: Sequence[str], queries: Sequence[str], sizes: Sequence[int],
+def bench_search(engine: Engine, texts: Sequence[str], queries: Sequence[str], sizes: Sequence[int],
                  progress: Progress) -> dict[str, Any]:
     from retrieval.search import SearchParams, hybrid_search
 
@@ -154,7 +158,7 @@ def bench_search(engine: Any, texts: Sequence[str], queries: Sequence[str], size
     vectors = engine.embedder.embed(list(queries))
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="articlebot-search-") as tmp:
-            collection = _synthetic_collection(Path(tmp), size, texts, size)
+            collection = _synthetic_collection(Path(tmp), size, texts, size, vectors.shape[1])
             for vector, query in zip(vectors[:5], queries[:5]):  # warm caches
                 hybrid_search(collection, vector, query, params)
             timings = []
@@ -168,7 +172,7 @@ def bench_search(engine: Any, texts: Sequence[str], queries: Sequence[str], size
 
 
 # -- answers -----------------------------------------------------------------------------------
-def bench_ask(engine: Any, questions: Sequence[str], progress: Progress) -> dict[str, Any]:
+def bench_ask(engine: Engine, questions: Sequence[str], progress: Progress) -> dict[str, Any]:
     engine.ask(questions[0], collection="bench")  # load and warm the model
     latencies, first, prompt_tokens, prompt_speed = [], [], [], []
     for question in progress(list(questions), "ask"):

@@ -6,6 +6,7 @@ torch, so chunking and ``--help`` stay quick.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 log = logging.getLogger(__name__)
-
-DIMENSION = 384  # all-MiniLM-L6-v2; other models report their own
 
 
 def resolve_embedding_model(name: str) -> str:
@@ -57,6 +56,7 @@ class Embedder:
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
         self._tokenizer: Any = None
+        self._dimension: int | None = None
 
     @property
     def is_local(self) -> bool:
@@ -84,8 +84,16 @@ class Embedder:
 
     @property
     def dimension(self) -> int:
-        dim = self.load().get_sentence_embedding_dimension()
-        return int(dim) if dim else DIMENSION
+        """The vector size; a local model folder's configuration tells it without loading."""
+        if self._dimension is None:
+            if self.is_local:
+                self._dimension = configured_dimension(Path(self.model_name))
+            if self._dimension is None:
+                model = self.load()
+                size = getattr(model, "get_embedding_dimension",  # the newer name
+                               model.get_sentence_embedding_dimension)()
+                self._dimension = int(size) if size else int(model.encode(["size"]).shape[1])
+        return self._dimension
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Return float32 vectors of unit length, one row per text."""
@@ -112,6 +120,34 @@ class Embedder:
         if self._tokenizer is None:
             self._tokenizer = _load_tokenizer(self.model_name)
         return self._tokenizer
+
+
+def configured_dimension(folder: Path) -> int | None:
+    """The output size a sentence-transformers folder declares: its last Dense layer's, else
+    its pooling's (times the pooling modes it concatenates), else the transformer's."""
+    try:
+        modules = json.loads((folder / "modules.json").read_text())
+        dimension = None
+        for module in modules:
+            config_file = folder / module.get("path", "") / "config.json"
+            if not config_file.is_file():
+                continue
+            config = json.loads(config_file.read_text())
+            if "out_features" in config:  # Dense
+                dimension = int(config["out_features"])
+            elif "word_embedding_dimension" in config:  # Pooling
+                modes = sum(1 for key, on in config.items() if key.startswith("pooling_mode")
+                            and on is True)
+                dimension = int(config["word_embedding_dimension"]) * max(1, modes)
+            elif "embedding_dimension" in config:  # Pooling, sentence-transformers 5 format
+                mode = config.get("pooling_mode")
+                modes = len(mode) if isinstance(mode, list) else 1
+                dimension = int(config["embedding_dimension"]) * max(1, modes)
+            elif "hidden_size" in config and dimension is None:  # the transformer itself
+                dimension = int(config["hidden_size"])
+        return dimension
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None  # unusual layout: the loaded model will say
 
 
 @lru_cache(maxsize=2)

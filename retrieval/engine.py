@@ -161,7 +161,7 @@ class Engine:
             log.debug("closed idle collection %s", name)
 
     def embedder_dimension(self) -> int:
-        return 384 if self.embedder.is_local else self.embedder.dimension
+        return self.embedder.dimension
 
     def _preload_sample(self, collection: Collection) -> None:
         if not self.settings.preload_sample or collection.store.get_meta("sample_loaded"):

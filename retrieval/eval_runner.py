@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from config import Settings
 from retrieval.evaluation import (
@@ -37,6 +37,9 @@ from retrieval.evaluation import (
     split_articles,
     summarize_results,
 )
+
+if TYPE_CHECKING:
+    from retrieval.engine import Engine
 
 RANK_DEPTH = 10  # retrieval figures look at this many passages
 Progress = Callable[[Sequence[Any], str], Iterator[Any]]
@@ -80,7 +83,7 @@ def index_key(settings: Settings, articles: Sequence[EvalArticle]) -> str:
 
 
 @contextmanager
-def eval_collection(engine: Any, key: str, reuse: bool) -> Iterator[str]:
+def eval_collection(engine: Engine, key: str, reuse: bool) -> Iterator[str]:
     """A collection name: ``eval-<key>`` kept for reuse, or a temporary one removed after."""
     name = f"eval-{key}" if reuse else f"eval-tmp-{uuid.uuid4().hex[:12]}"
     try:
@@ -91,7 +94,7 @@ def eval_collection(engine: Any, key: str, reuse: bool) -> Iterator[str]:
             shutil.rmtree(engine.settings.data_dir / "collections" / name, ignore_errors=True)
 
 
-def ingest_articles(engine: Any, articles: Sequence[EvalArticle], collection: str,
+def ingest_articles(engine: Engine, articles: Sequence[EvalArticle], collection: str,
                     progress: Progress = _no_progress) -> float:
     """Store the articles (a no-op for ones already stored); returns the seconds it took."""
     started = time.perf_counter()
@@ -106,7 +109,7 @@ def _squash(text: str) -> str:
     return " ".join(text.split())
 
 
-def ask_one(engine: Any, question: EvalQuestion, collection: str,
+def ask_one(engine: Engine, question: EvalQuestion, collection: str,
             gold_paragraphs: dict[str, tuple[str, str]], off_topic: bool) -> QuestionResult:
     started = time.perf_counter()
     answer = engine.ask(question.question, collection=collection)
@@ -138,7 +141,7 @@ def _gold_paragraphs(articles: Sequence[EvalArticle], questions: Sequence[EvalQu
     return found
 
 
-def run_eval(engine: Any, articles_path: Path, questions_path: Path, *, limit: int = 250,
+def run_eval(engine: Engine, articles_path: Path, questions_path: Path, *, limit: int = 250,
              seed: int = 0, split_off_topic: bool = False, reuse_index: bool = False,
              out: IO[str] | None = None, progress: Progress = _no_progress) -> dict[str, Any]:
     """Run the evaluation with ``engine`` (an ``Engine``); returns the summary dictionary."""

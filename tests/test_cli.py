@@ -154,3 +154,11 @@ def test_a_folder_scan_takes_every_supported_suffix(run: Run, tmp_path: Path) ->
     assert result.code == 0, result.stderr
     assert "Stored 'Ferry Timetable'" in result.stdout
     assert "Stored 'Bakery Opens'" in result.stdout and "notes" not in result.stdout
+
+
+@pytest.mark.parametrize("module", ["bot.measure", "bot.run", "bot.context"])
+def test_the_command_modules_do_not_import_the_cli_module(module: str) -> None:
+    probe = subprocess.run(
+        [sys.executable, "-c", f"import sys, {module}; print('bot.cli' in sys.modules)"],
+        capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "False"
