@@ -11,6 +11,7 @@ import asyncio
 import functools
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +30,7 @@ from bot.discordbot.worker import LLMWorker, QueueFull, TokenStream
 from bot.metrics import Metrics
 from config import Settings
 from retrieval.engine import Engine
-from retrieval.errors import ArticlebotError, InputError
+from retrieval.errors import ArticlebotError, InputError, ModelError, StorageError
 from retrieval.types import Answer
 
 log = logging.getLogger("articlebot.discord")
@@ -38,6 +39,23 @@ T = TypeVar("T")
 TokenCallback = Callable[[str], None]
 
 APOLOGY = "Sorry, something went wrong on my side; it has been logged. Please try again."
+MODEL_DOWN = ("The language model is unavailable right now; it has been logged. "
+              "Please try again later.")
+_PATH_OR_URL = re.compile(
+    r"(?:[a-z][a-z0-9+.-]*://\S+|(?<![\w.])/(?:[^\s/()]+/)*[^\s/()]*)", re.IGNORECASE)
+
+
+def member_sentence(exc: ArticlebotError) -> str:
+    """What a member may see of a known error: never the data directory's path or the
+    internal model server's address (the operator finds them in the log)."""
+    text = str(exc)
+    if isinstance(exc, ModelError):
+        log.error("model error shown to a member as a generic sentence: %s", text)
+        return MODEL_DOWN
+    if isinstance(exc, StorageError) and _PATH_OR_URL.search(text):
+        log.error("storage error shown to a member without its path: %s", text)
+        return _PATH_OR_URL.sub("…", text)
+    return text
 BUSY = "I'm busy answering other questions; try again in a moment."
 
 
@@ -213,7 +231,7 @@ class ArticleBot(discord.Client):
             result = await accepted.future
             text = render(result)
         except ArticlebotError as exc:
-            text = str(exc)
+            text = member_sentence(exc)
         except QueueFull:
             text = "I'm restarting; please ask again in a minute."
         except Exception:
@@ -252,7 +270,7 @@ class ArticleBot(discord.Client):
     ) -> None:
         cause = getattr(error, "original", error)
         if isinstance(cause, ArticlebotError):
-            message = str(cause)
+            message = member_sentence(cause)
         else:
             command = interaction.command.name if interaction.command else "?"
             log.error("command /%s failed (guild=%s user=%s)", command, interaction.guild_id,
