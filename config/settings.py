@@ -96,6 +96,10 @@ class DiscordSettings(_Section):
     queue_size: int = Field(16, ge=1)
     edit_interval_s: float = Field(1.0, ge=0.2)
     shard_count: int | Literal["auto"] | None = None
+    shard_ids: list[int] | None = None
+    search_cooldown_s: float = Field(2.0, ge=0)
+    lookup_queue_size: int = Field(16, ge=1)
+    upload_queue_size: int = Field(4, ge=1)
 
 
 class StorageSettings(_Section):

@@ -8,12 +8,13 @@ decides where the call runs, how the result streams into Discord and what gets l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -57,6 +58,7 @@ def member_sentence(exc: ArticlebotError) -> str:
         return _PATH_OR_URL.sub("…", text)
     return text
 BUSY = "I'm busy answering other questions; try again in a moment."
+UPLOADS_BUSY = "Other uploads are waiting to be stored; try again in a minute."
 
 
 class Refusal(ArticlebotError):
@@ -99,6 +101,10 @@ class ArticleBot(discord.Client):
         # Uploads embed whole articles: one at a time, beside the model, never on the loop.
         self.ingests = ThreadPoolExecutor(max_workers=1, thread_name_prefix="articlebot-ingest")
         self.cooldown = Cooldown(settings.discord.cooldown_s)
+        self.search_cooldown = Cooldown(settings.discord.search_cooldown_s)
+        self._lookups_pending = 0
+        self._ingests_pending = 0
+        self._ingest_turn = asyncio.Lock()  # FIFO: uploads and removals, one at a time
         self.memory = ConversationMemory(max_turns=max(settings.answer.history_turns, 1))
         self._deliveries: set[asyncio.Task[Any]] = set()
         self.metrics = Metrics()  # served over HTTP by `articlebot run` when enabled
@@ -148,13 +154,42 @@ class ArticleBot(discord.Client):
         return collection_for(guild_id, self.settings.default_collection)
 
     async def lookup(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.lookups, functools.partial(fn, *args, **kwargs))
+        """Run a quick read in the lookup pool; refused when too many are waiting."""
+        if self._lookups_pending >= self.settings.discord.lookup_queue_size:
+            raise Refusal(BUSY)
+        self._lookups_pending += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.lookups,
+                                              functools.partial(fn, *args, **kwargs))
+        finally:
+            self._lookups_pending -= 1
 
-    async def ingest(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def check_ingest_room(self) -> None:
+        if self._ingests_pending >= self.settings.discord.upload_queue_size:
+            raise Refusal(UPLOADS_BUSY)
+
+    @contextlib.asynccontextmanager
+    async def ingest_turn(self) -> AsyncIterator[None]:
+        """Wait (bounded by ``discord.upload_queue_size``) for the one ingest slot: what an
+        upload needs (its file's bytes) is fetched only once its turn has come."""
+        self.check_ingest_room()
         self._track_current_task()
+        self._ingests_pending += 1
+        try:
+            async with self._ingest_turn:
+                yield
+        finally:
+            self._ingests_pending -= 1
+
+    async def run_ingest(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a write in the ingest thread; call inside ``ingest_turn``."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.ingests, functools.partial(fn, *args, **kwargs))
+
+    async def ingest(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        async with self.ingest_turn():
+            return await self.run_ingest(fn, *args, **kwargs)
 
     def _track_current_task(self) -> None:
         """close() waits for this handler: its answer or upload reply gets delivered."""

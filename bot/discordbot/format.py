@@ -16,7 +16,9 @@ from retrieval.types import Answer, ArticleInfo, IngestResult, Passage, Summary
 PREVIEW_LIMIT = 1900
 _MARKDOWN = re.compile(r"([\\*_~`|>#\[\]])")
 # In the model's text: everything but * and _ (emphasis is harmless and chat models use it).
-_BLOCK_MARKDOWN = re.compile(r"([\\~`|>#\[\]<])")
+_BLOCK_MARKDOWN = re.compile(r"([\\~`|\[\]])")
+_INLINE_MARKDOWN = re.compile(r"([\\*_~`|\[\]])")
+_LINE_START_MARKDOWN = re.compile(r"^(\s*)(-?#|>)", re.MULTILINE)  # headings, quotes
 _CITATION_MARK = re.compile(r"(\s?)\[(\d{1,2})\]")
 
 
@@ -25,10 +27,16 @@ def escape(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", " ".join(text.split()))
 
 
+def escape_passage(text: str) -> str:
+    """Article text quoted on one line: like ``escape``, but ``>`` and ``#`` (inert in the
+    middle of a line) stay, so mentions like ``<@123>`` read as typed."""
+    return _INLINE_MARKDOWN.sub(r"\\\1", " ".join(text.split()))
+
+
 def escape_model_text(text: str) -> str:
     """The model's text, line breaks kept: no masked link ``[x](url)``, heading, block
     quote, code block, spoiler or subtext copied from an article renders."""
-    return _BLOCK_MARKDOWN.sub(r"\\\1", text)
+    return _LINE_START_MARKDOWN.sub(r"\1\\\2", _BLOCK_MARKDOWN.sub(r"\\\1", text))
 
 
 def preview(text: str) -> str:
@@ -107,7 +115,7 @@ def search_text(query: str, passages: Sequence[Passage]) -> str:
     for n, p in enumerate(passages, 1):
         blocks.append(
             f"**{n}.** *{escape(p.title)}*, paragraph {p.paragraph + 1} — score {p.score:.2f}\n"
-            f"> {escape(p.text)}"
+            f"> {escape_passage(p.text)}"
         )
     return "\n\n".join(blocks)
 

@@ -90,7 +90,8 @@ def test_a_full_disk_turns_every_store_write_into_one_sentence(
                   lambda: store.save_summary("h", "short", "m", big)):
         with pytest.raises(StorageError) as caught:
             write()
-        assert str(caught.value) == "The disk holding the data directory is full; nothing was stored."
+        assert str(caught.value) == (
+            "The disk holding the data directory is full; nothing was stored.")
 
 
 def test_a_summary_that_cannot_be_cached_is_still_returned(
