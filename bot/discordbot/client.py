@@ -340,4 +340,8 @@ def create_client(
     if shards is None:
         return ArticleBot(engine, settings, dev_guild=dev_guild, **options)
     count = None if shards == "auto" else shards
+    if settings.discord.shard_ids is not None:
+        # This process runs some of the shards; others, on the same data directory, run the
+        # rest (writes to a collection are serialised across processes by its file lock).
+        options = {**options, "shard_ids": list(settings.discord.shard_ids)}
     return ShardedArticleBot(engine, settings, dev_guild=dev_guild, shard_count=count, **options)
