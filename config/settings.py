@@ -100,6 +100,7 @@ class DiscordSettings(_Section):
     search_cooldown_s: float = Field(2.0, ge=0)
     lookup_queue_size: int = Field(16, ge=1)
     upload_queue_size: int = Field(4, ge=1)
+    memory_keys_per_guild: int = Field(2000, ge=1)
 
     @model_validator(mode="after")
     def _shards_fit(self) -> DiscordSettings:

@@ -105,7 +105,10 @@ class ArticleBot(discord.Client):
         self._lookups_pending = 0
         self._ingests_pending = 0
         self._ingest_turn = asyncio.Lock()  # FIFO: uploads and removals, one at a time
-        self.memory = ConversationMemory(max_turns=max(settings.answer.history_turns, 1))
+        self.memory = ConversationMemory(
+            max_turns=max(settings.answer.history_turns, 1),
+            path=settings.data_dir / "memory.sqlite3",
+            max_keys_per_guild=settings.discord.memory_keys_per_guild)
         self._deliveries: set[asyncio.Task[Any]] = set()
         self.metrics = Metrics()  # served over HTTP by `articlebot run` when enabled
         self._shutting_down = False
@@ -143,6 +146,7 @@ class ArticleBot(discord.Client):
         await super().close()
         for executor in (self.lookups, self.ingests):
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+        self.memory.close()
 
     async def on_message(self, message: discord.Message) -> None:
         from bot.discordbot.conversation import handle_message

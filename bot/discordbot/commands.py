@@ -118,7 +118,8 @@ async def handle_ask(bot: ArticleBot, interaction: discord.Interaction, question
     delivered = await bot.deliver(InteractionReply(interaction), accepted, fmt.answer_text,
                                   context=f"/ask guild={interaction.guild_id}")
     if delivered.result is not None:
-        bot.memory.remember(delivered.message_ids, (), Turn(question, delivered.result.text))
+        bot.memory.remember(delivered.message_ids, (), Turn(question, delivered.result.text),
+                            guild=interaction.guild_id)
     bot.log_answer("ask", interaction.guild_id, accepted, delivered, question)
 
 

@@ -108,7 +108,8 @@ async def _answer_message(bot: ArticleBot, message: discord.Message,
                                   context=f"message guild={guild_id} channel={channel.id}")
     if delivered.result is not None:
         keys = [*delivered.message_ids, *([conversation] if conversation else [])]
-        bot.memory.remember(keys, history, Turn(question, delivered.result.text))
+        bot.memory.remember(keys, history, Turn(question, delivered.result.text),
+                            guild=guild_id)
     bot.log_answer("mention", guild_id, accepted, delivered, question)
 
 
