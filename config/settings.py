@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -97,6 +97,22 @@ class DiscordSettings(_Section):
     queue_size: int = Field(16, ge=1)
     edit_interval_s: float = Field(1.0, ge=0.2)
     shard_count: int | Literal["auto"] | None = None
+    shard_ids: list[int] | None = None
+    search_cooldown_s: float = Field(2.0, ge=0)
+    lookup_queue_size: int = Field(16, ge=1)
+    upload_queue_size: int = Field(4, ge=1)
+    memory_keys_per_guild: int = Field(2000, ge=1)
+
+    @model_validator(mode="after")
+    def _shards_fit(self) -> DiscordSettings:
+        if self.shard_ids is None:
+            return self
+        if not isinstance(self.shard_count, int):
+            raise ValueError("shard_ids needs a numeric shard_count (the total over every "
+                             "process)")
+        if not self.shard_ids or any(not 0 <= i < self.shard_count for i in self.shard_ids):
+            raise ValueError(f"shard_ids must be between 0 and {self.shard_count - 1}")
+        return self
 
 
 class StorageSettings(_Section):

@@ -53,6 +53,10 @@ BENCH_ROWS = [
     ("ask_prompt_tokens", "prompt tokens per question, mean"),
     ("prompt_tokens_per_s", "prompt reading speed (tokens/s)"),
     ("decode_tokens_per_s", "generation speed, 64 tokens (tokens/s)"),
+    ("concurrent_asks_per_s", "asks/s while another thread re-uploads into the same collection"),
+    ("concurrent_ask_p95_s", "ask latency during those uploads, 95th percentile (s)"),
+    ("concurrent_uploads_per_s", "uploads (replacing an article) completed meanwhile, per s"),
+    ("concurrent_errors", "errors in asks or uploads meanwhile (must be 0)"),
     ("cold_start_s", "new process to first answer, both models loaded (s)"),
     ("cold_import_s", "... of which imports (s)"),
     ("cold_load_s", "... of which loading both models (s)"),
@@ -199,6 +203,59 @@ def bench_ask(engine: Engine, questions: Sequence[str], progress: Progress) -> d
     }
 
 
+# -- concurrent use ----------------------------------------------------------------------------
+def bench_concurrent(engine: Engine, articles: Sequence[EvalArticle], questions: Sequence[str],
+                     progress: Progress) -> dict[str, Any]:
+    """Asks in this thread while another re-uploads articles into the same collection (each
+    upload replaces one, so searches meet index swaps), as a guild does when its admin
+    uploads while members ask."""
+    import threading
+
+    bodies = [a.text for a in articles[:5]]
+    stop = threading.Event()
+    uploads = [0]
+    errors: list[str] = []
+
+    def upload() -> None:
+        n = 0
+        while not stop.is_set():
+            text = f"Concurrent Upload\n\n{bodies[n % len(bodies)]}\n\nRevision {n}."
+            try:
+                engine.ingest_bytes(text.encode(), "concurrent.txt", collection="bench")
+                uploads[0] += 1
+            except Exception as exc:  # counted: the figure must show zero
+                errors.append(repr(exc))
+            n += 1
+
+    uploader = threading.Thread(target=upload, name="bench-uploader", daemon=True)
+    latencies: list[float] = []
+    started = time.perf_counter()
+    uploader.start()
+    try:
+        for question in progress(list(questions), "ask while uploading"):
+            asked = time.perf_counter()
+            try:
+                engine.ask(question, collection="bench")
+            except Exception as exc:
+                errors.append(repr(exc))
+            latencies.append(time.perf_counter() - asked)
+    finally:
+        elapsed = time.perf_counter() - started
+        deadline = time.monotonic() + 60
+        while not uploads[0] and not errors and time.monotonic() < deadline:
+            time.sleep(0.05)  # a toy run may ask faster than one upload takes
+        stop.set()
+        uploader.join()
+        upload_s = time.perf_counter() - started
+    return {
+        "concurrent_asks_per_s": round(len(latencies) / elapsed, 3),
+        "concurrent_ask_p95_s": round(percentile(latencies, 95), 3),
+        "concurrent_uploads_per_s": round(uploads[0] / upload_s, 3),
+        "concurrent_errors": len(errors),
+        **({"concurrent_first_error": errors[0]} if errors else {}),
+    }
+
+
 # -- cold start (child process) ----------------------------------------------------------------
 def _peak_rss_mb() -> float:
     """This process's peak resident memory (VmHWM).
@@ -306,6 +363,8 @@ def run_bench(settings: Settings, articles_path: Path | None, *, ingest_articles
             report.update(bench_search(engine, texts, question_pool[:queries], sizes, progress))
             step = max(1, len(question_pool) // asks)
             report.update(bench_ask(engine, question_pool[::step][:asks], progress))
+            report.update(bench_concurrent(engine, articles, question_pool[::step][:asks],
+                                           progress))
             report["embedding_device"] = engine.embedder.device
             report["llm_device"] = "gpu" if getattr(engine.llm, "gpu_offload", False) else "cpu"
         finally:

@@ -445,6 +445,9 @@ class Engine:
                            {"total_s": time.perf_counter() - started})
         text = summarize_text(self.llm, self.settings, info.title,
                               target.store.chunks_of_article(info.id), length, on_token)
-        target.store.save_summary(info.content_hash, length, self.llm.name, text)
+        try:
+            target.store.save_summary(info.content_hash, length, self.llm.name, text)
+        except StorageError as exc:  # a full disk costs the cache, not the minutes of work
+            log.warning("could not cache the summary of article %s: %s", info.id, exc)
         return Summary(info, text, length, False, {"total_s": time.perf_counter() - started})
 

@@ -44,6 +44,9 @@ def test_bench_reports_every_figure(make_settings: Callable[..., Settings],
         assert 0 < report[f"search_{size}_p50_ms"] <= report[f"search_{size}_p95_ms"]
     assert 0 < report["ask_p50_s"] <= report["ask_p95_s"]
     assert report["decode_tokens_per_s"] > 0
+    assert report["concurrent_errors"] == 0
+    assert report["concurrent_asks_per_s"] > 0 and report["concurrent_ask_p95_s"] > 0
+    assert report["concurrent_uploads_per_s"] > 0
     assert report["cold_start_s"] > report["cold_load_s"] > 0
     assert 100 < report["peak_rss_mb"] < 4000
     assert report["embedding_device"] and report["llm_device"] in {"cpu", "gpu"}

@@ -18,7 +18,7 @@ def test_default_toml_matches_the_built_in_defaults() -> None:
     for key, value in documented.items():
         if isinstance(value, dict):
             assert value == {k: defaults[key][k] for k in value}, key
-            assert set(defaults[key]) - set(value) <= {"shard_count"}, key
+            assert set(defaults[key]) - set(value) <= {"shard_count", "shard_ids"}, key
         else:
             assert value == defaults[key], key
 

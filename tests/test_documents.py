@@ -538,3 +538,59 @@ def test_bidirectional_controls_are_stripped_from_titles(mark: str) -> None:
     assert found.title == "Harbour news"
     assert given.title == "Harbour news"
     assert mark not in named.title
+
+
+def shared_stream_pdf(pages: int, ops: int, *, own_tail: bool = False) -> bytes:
+    """``pages`` pages that all draw one compressed content stream of ``ops`` text lines
+    (a few KB of file); with ``own_tail`` each page adds a small stream of its own."""
+    import zlib
+
+    body = b"BT /F1 12 Tf 72 720 Td 14 TL\n" + b"(Harbour news repeats) Tj T*\n" * ops + b"ET\n"
+    shared = zlib.compress(body, 9)
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               b"<< /Type /Pages /Kids [" + " ".join(
+                   f"{5 + 2 * i} 0 R" for i in range(pages)).encode() + b"] /Count %d >>" % pages,
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+               b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(shared) + shared +
+               b"\nendstream"]
+    for i in range(pages):
+        contents = b"[4 0 R %d 0 R]" % (6 + 2 * i) if own_tail else b"4 0 R"
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+                       b"/Resources << /Font << /F1 3 0 R >> >> /Contents " + contents + b" >>")
+        tail = b"BT /F1 12 Tf 72 100 Td (Page marker %d) Tj ET" % i
+        objects.append(b"<< /Length %d >>\nstream\n" % len(tail) + tail + b"\nendstream")
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, obj in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number + obj + b"\nendobj\n")
+    xref_at = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(objects) + 1))
+    out.write(b"startxref\n%d\n%%%%EOF\n" % xref_at)
+    return out.getvalue()
+
+
+def test_pdf_pages_sharing_one_huge_content_stream_are_read_once() -> None:
+    data = shared_stream_pdf(300, 20_000)
+    assert len(data) < 100_000  # 300 pages in under 100 KB
+    started = time.perf_counter()
+    doc = parse_document(data, "shared.pdf")
+    # Generous ceiling: reading every page took minutes; once takes about a second.
+    assert time.perf_counter() - started < 30
+    assert "Harbour news repeats" in doc.text
+
+
+def test_pdf_text_extraction_stops_at_the_decoded_content_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from retrieval.documents import pdf
+
+    monkeypatch.setattr(pdf, "MAX_PDF_CONTENT_BYTES", 2 * 1024 * 1024)
+    # 40 pages of 112 KB content each (4.5 MB, under the text cap): stops near page 18.
+    doc = parse_document(shared_stream_pdf(40, 4_000, own_tail=True), "tails.pdf")
+    assert "Page marker 0" in doc.text
+    assert "Page marker 39" not in doc.text

@@ -8,11 +8,13 @@ decides where the call runs, how the result streams into Discord and what gets l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
+import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -29,7 +31,7 @@ from bot.discordbot.worker import LLMWorker, QueueFull, TokenStream
 from bot.metrics import Metrics
 from config import Settings
 from retrieval.engine import Engine
-from retrieval.errors import ArticlebotError, InputError
+from retrieval.errors import ArticlebotError, InputError, ModelError, StorageError
 from retrieval.questions import check_question
 from retrieval.types import Answer
 
@@ -39,7 +41,25 @@ T = TypeVar("T")
 TokenCallback = Callable[[str], None]
 
 APOLOGY = "Sorry, something went wrong on my side; it has been logged. Please try again."
+MODEL_DOWN = ("The language model is unavailable right now; it has been logged. "
+              "Please try again later.")
+_PATH_OR_URL = re.compile(
+    r"(?:[a-z][a-z0-9+.-]*://\S+|(?<![\w.])/(?:[^\s/()]+/)*[^\s/()]*)", re.IGNORECASE)
+
+
+def member_sentence(exc: ArticlebotError) -> str:
+    """What a member may see of a known error: never the data directory's path or the
+    internal model server's address (the operator finds them in the log)."""
+    text = str(exc)
+    if isinstance(exc, ModelError):
+        log.error("model error shown to a member as a generic sentence: %s", text)
+        return MODEL_DOWN
+    if isinstance(exc, StorageError) and _PATH_OR_URL.search(text):
+        log.error("storage error shown to a member without its path: %s", text)
+        return _PATH_OR_URL.sub("…", text)
+    return text
 BUSY = "I'm busy answering other questions; try again in a moment."
+UPLOADS_BUSY = "Other uploads are waiting to be stored; try again in a minute."
 
 
 class Refusal(ArticlebotError):
@@ -82,7 +102,14 @@ class ArticleBot(discord.Client):
         # Uploads embed whole articles: one at a time, beside the model, never on the loop.
         self.ingests = ThreadPoolExecutor(max_workers=1, thread_name_prefix="articlebot-ingest")
         self.cooldown = Cooldown(settings.discord.cooldown_s)
-        self.memory = ConversationMemory(max_turns=max(settings.answer.history_turns, 1))
+        self.search_cooldown = Cooldown(settings.discord.search_cooldown_s)
+        self._lookups_pending = 0
+        self._ingests_pending = 0
+        self._ingest_turn = asyncio.Lock()  # FIFO: uploads and removals, one at a time
+        self.memory = ConversationMemory(
+            max_turns=max(settings.answer.history_turns, 1),
+            path=settings.data_dir / "memory.sqlite3",
+            max_keys_per_guild=settings.discord.memory_keys_per_guild)
         self._deliveries: set[asyncio.Task[Any]] = set()
         self.metrics = Metrics()  # served over HTTP by `articlebot run` when enabled
         self._shutting_down = False
@@ -120,6 +147,7 @@ class ArticleBot(discord.Client):
         await super().close()
         for executor in (self.lookups, self.ingests):
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
+        self.memory.close()
 
     async def on_message(self, message: discord.Message) -> None:
         from bot.discordbot.conversation import handle_message
@@ -131,13 +159,42 @@ class ArticleBot(discord.Client):
         return collection_for(guild_id, self.settings.default_collection)
 
     async def lookup(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.lookups, functools.partial(fn, *args, **kwargs))
+        """Run a quick read in the lookup pool; refused when too many are waiting."""
+        if self._lookups_pending >= self.settings.discord.lookup_queue_size:
+            raise Refusal(BUSY)
+        self._lookups_pending += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.lookups,
+                                              functools.partial(fn, *args, **kwargs))
+        finally:
+            self._lookups_pending -= 1
 
-    async def ingest(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def check_ingest_room(self) -> None:
+        if self._ingests_pending >= self.settings.discord.upload_queue_size:
+            raise Refusal(UPLOADS_BUSY)
+
+    @contextlib.asynccontextmanager
+    async def ingest_turn(self) -> AsyncIterator[None]:
+        """Wait (bounded by ``discord.upload_queue_size``) for the one ingest slot: what an
+        upload needs (its file's bytes) is fetched only once its turn has come."""
+        self.check_ingest_room()
         self._track_current_task()
+        self._ingests_pending += 1
+        try:
+            async with self._ingest_turn:
+                yield
+        finally:
+            self._ingests_pending -= 1
+
+    async def run_ingest(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a write in the ingest thread; call inside ``ingest_turn``."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.ingests, functools.partial(fn, *args, **kwargs))
+
+    async def ingest(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        async with self.ingest_turn():
+            return await self.run_ingest(fn, *args, **kwargs)
 
     def _track_current_task(self) -> None:
         """close() waits for this handler: its answer or upload reply gets delivered."""
@@ -207,7 +264,7 @@ class ArticleBot(discord.Client):
             result = await accepted.future
             text = render(result)
         except ArticlebotError as exc:
-            text = str(exc)
+            text = member_sentence(exc)
         except QueueFull:
             text = "I'm restarting; please ask again in a minute."
         except Exception:
@@ -246,7 +303,7 @@ class ArticleBot(discord.Client):
     ) -> None:
         cause = getattr(error, "original", error)
         if isinstance(cause, ArticlebotError):
-            message = str(cause)
+            message = member_sentence(cause)
         else:
             command = interaction.command.name if interaction.command else "?"
             log.error("command /%s failed (guild=%s user=%s)", command, interaction.guild_id,
@@ -281,4 +338,8 @@ def create_client(
     if shards is None:
         return ArticleBot(engine, settings, dev_guild=dev_guild, **options)
     count = None if shards == "auto" else shards
+    if settings.discord.shard_ids is not None:
+        # This process runs some of the shards; others, on the same data directory, run the
+        # rest (writes to a collection are serialised across processes by its file lock).
+        options = {**options, "shard_ids": list(settings.discord.shard_ids)}
     return ShardedArticleBot(engine, settings, dev_guild=dev_guild, shard_count=count, **options)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import TYPE_CHECKING, Any, Literal
 
 import discord
@@ -118,7 +119,8 @@ async def handle_ask(bot: ArticleBot, interaction: discord.Interaction, question
     delivered = await bot.deliver(InteractionReply(interaction), accepted, fmt.answer_text,
                                   context=f"/ask guild={interaction.guild_id}")
     if delivered.result is not None:
-        bot.memory.remember(delivered.message_ids, (), Turn(question, delivered.result.text))
+        bot.memory.remember(delivered.message_ids, (), Turn(question, delivered.result.text),
+                            guild=interaction.guild_id)
     bot.log_answer("ask", interaction.guild_id, accepted, delivered, question)
 
 
@@ -153,6 +155,10 @@ async def handle_articles(bot: ArticleBot, interaction: discord.Interaction) -> 
 async def handle_search(bot: ArticleBot, interaction: discord.Interaction, query: str,
                         count: int | None) -> None:
     query = bot.check_question(query)
+    wait = bot.search_cooldown.remaining(interaction.user.id)
+    if wait > 0:
+        raise Refusal(f"Please wait {math.ceil(wait)} s before searching again.")
+    bot.search_cooldown.hit(interaction.user.id)
     await interaction.response.defer()
     passages = await bot.lookup(bot.engine.search, query,
                                 collection=bot.collection_of(interaction.guild_id), k=count)
@@ -189,33 +195,41 @@ async def handle_upload(bot: ArticleBot, interaction: discord.Interaction,
     if file is not None and file.size > limit:
         raise InputError(f"{file.filename} is {format_size(file.size)}; "
                          f"the limit is {format_size(limit)}.")
+    bot.check_ingest_room()
     await interaction.response.defer(ephemeral=True)
     collection = bot.collection_of(interaction.guild_id)
     added_by = interaction.user.name
-    if file is not None:
-        try:
-            data = await file.read()
-        except discord.HTTPException as exc:  # expired or removed from Discord's CDN
-            log.warning("could not download attachment (guild=%s status=%s)",
-                        interaction.guild_id, exc.status)
-            raise InputError(f"Could not download {file.filename} from Discord; "
-                             "please upload it again.") from None
-        result = await bot.ingest(bot.engine.ingest_bytes, data, file.filename,
-                                  collection=collection, title=title, added_by=added_by,
-                                  content_type=file.content_type, source=file.filename)
-    else:
-        assert url is not None
-        result = await bot.ingest(bot.engine.ingest_url, url.strip(), collection=collection,
-                                  title=title, added_by=added_by)
+    async with bot.ingest_turn():
+        if file is not None:
+            # Downloaded only now, when its turn has come: a queued upload holds no bytes.
+            result = await bot.run_ingest(bot.engine.ingest_bytes, await _download(file),
+                                          file.filename, collection=collection, title=title,
+                                          added_by=added_by, content_type=file.content_type,
+                                          source=file.filename)
+        else:
+            assert url is not None
+            result = await bot.run_ingest(bot.engine.ingest_url, url.strip(),
+                                          collection=collection, title=title,
+                                          added_by=added_by)
     bot.metrics.count_ingest(result.status)
     await interaction.edit_original_response(content=fmt.ingest_text(result),
                                              allowed_mentions=NO_MENTIONS)
+
+
+async def _download(file: discord.Attachment) -> bytes:
+    try:
+        return await file.read()
+    except discord.HTTPException as exc:  # expired or removed from Discord's CDN
+        log.warning("could not download attachment (status=%s)", exc.status)
+        raise InputError(f"Could not download {file.filename} from Discord; "
+                         "please upload it again.") from None
 
 
 async def handle_remove(bot: ArticleBot, interaction: discord.Interaction,
                         article: str) -> None:
     _require_admin(bot, interaction)
     bot.check_article_ref(article)
+    bot.check_ingest_room()
     await interaction.response.defer(ephemeral=True)
     removed = await bot.ingest(bot.engine.remove, article, bot.collection_of(interaction.guild_id))
     await interaction.edit_original_response(content=fmt.removed_text(removed),

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.discordbot import format as fmt
+from bot.discordbot.client import member_sentence
 from bot.discordbot.stream import NO_MENTIONS, MessageReply
 from retrieval.errors import ArticlebotError
 from retrieval.types import Turn
@@ -63,7 +64,7 @@ async def handle_message(bot: ArticleBot, message: discord.Message) -> None:
     try:
         await _answer_message(bot, message, me)
     except ArticlebotError as exc:
-        await _say(message, str(exc))
+        await _say(message, member_sentence(exc))
     except Exception:
         log.exception("answering a message failed (guild=%s channel=%s)",
                       message.guild.id if message.guild else "dm", message.channel.id)
@@ -107,7 +108,8 @@ async def _answer_message(bot: ArticleBot, message: discord.Message,
                                   context=f"message guild={guild_id} channel={channel.id}")
     if delivered.result is not None:
         keys = [*delivered.message_ids, *([conversation] if conversation else [])]
-        bot.memory.remember(keys, history, Turn(question, delivered.result.text))
+        bot.memory.remember(keys, history, Turn(question, delivered.result.text),
+                            guild=guild_id)
     bot.log_answer("mention", guild_id, accepted, delivered, question)
 
 

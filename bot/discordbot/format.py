@@ -1,7 +1,9 @@
 """Engine results as Discord message text (Markdown). Pure functions, no Discord import.
 
 Mentions in article text are harmless (every message is sent with no allowed mentions);
-Markdown in titles and quotes is escaped so an article cannot restyle the bot's messages.
+Markdown in titles, quotes and passages is escaped so an article cannot restyle the bot's
+messages. Answers and summaries (the model's text, often copied from an article) keep
+emphasis but lose masked links, headings, quotes, code and spoilers.
 """
 
 from __future__ import annotations
@@ -13,12 +15,28 @@ from retrieval.types import Answer, ArticleInfo, IngestResult, Passage, Summary
 
 PREVIEW_LIMIT = 1900
 _MARKDOWN = re.compile(r"([\\*_~`|>#\[\]])")
+# In the model's text: everything but * and _ (emphasis is harmless and chat models use it).
+_BLOCK_MARKDOWN = re.compile(r"([\\~`|\[\]])")
+_INLINE_MARKDOWN = re.compile(r"([\\*_~`|\[\]])")
+_LINE_START_MARKDOWN = re.compile(r"^(\s*)(-?#|>)", re.MULTILINE)  # headings, quotes
 _CITATION_MARK = re.compile(r"(\s?)\[(\d{1,2})\]")
 
 
 def escape(text: str) -> str:
     """``text`` with Markdown control characters escaped, on one line."""
     return _MARKDOWN.sub(r"\\\1", " ".join(text.split()))
+
+
+def escape_passage(text: str) -> str:
+    """Article text quoted on one line: like ``escape``, but ``>`` and ``#`` (inert in the
+    middle of a line) stay, so mentions like ``<@123>`` read as typed."""
+    return _INLINE_MARKDOWN.sub(r"\\\1", " ".join(text.split()))
+
+
+def escape_model_text(text: str) -> str:
+    """The model's text, line breaks kept: no masked link ``[x](url)``, heading, block
+    quote, code block, spoiler or subtext copied from an article renders."""
+    return _LINE_START_MARKDOWN.sub(r"\1\\\2", _BLOCK_MARKDOWN.sub(r"\\\1", text))
 
 
 def preview(text: str) -> str:
@@ -62,12 +80,19 @@ def _renumber_marks(answer: Answer) -> str:
         n = numbers.get((passage.article_id, passage.paragraph)) if passage else None
         return "" if n is None else f"{mark.group(1)}[{n}]"
 
-    return _CITATION_MARK.sub(replace, answer.text)
+    pieces: list[str] = []
+    position = 0
+    for mark in _CITATION_MARK.finditer(answer.text):
+        pieces += [escape_model_text(answer.text[position : mark.start()]), replace(mark)]
+        position = mark.end()
+    pieces.append(escape_model_text(answer.text[position:]))
+    return "".join(pieces)
 
 
 def summary_text(summary: Summary) -> str:
     note = " (cached)" if summary.cached else ""
-    return f"**Summary of {escape(summary.article.title)}**{note}\n\n{summary.text.strip()}"
+    return (f"**Summary of {escape(summary.article.title)}**{note}\n\n"
+            f"{escape_model_text(summary.text.strip())}")
 
 
 def articles_text(articles: Sequence[ArticleInfo], where: str) -> str:
@@ -90,7 +115,7 @@ def search_text(query: str, passages: Sequence[Passage]) -> str:
     for n, p in enumerate(passages, 1):
         blocks.append(
             f"**{n}.** *{escape(p.title)}*, paragraph {p.paragraph + 1} — score {p.score:.2f}\n"
-            f"> {' '.join(p.text.split())}"
+            f"> {escape_passage(p.text)}"
         )
     return "\n\n".join(blocks)
 

@@ -77,3 +77,34 @@ def test_a_read_only_data_dir_refuses_writes_in_one_sentence(
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
     assert _state(make_engine(data_dir=small_disk / "data")) == before
+
+
+def test_a_full_disk_turns_every_store_write_into_one_sentence(
+    small_disk: Path, make_engine: Callable[..., Engine]
+) -> None:
+    engine = make_engine(data_dir=small_disk / "data")
+    store = engine.collection().store
+    _fill(small_disk)
+    big = "x" * 2_000_000
+    for write in (lambda: store.set_meta("note", big),
+                  lambda: store.save_summary("h", "short", "m", big)):
+        with pytest.raises(StorageError) as caught:
+            write()
+        assert str(caught.value) == (
+            "The disk holding the data directory is full; nothing was stored.")
+
+
+def test_a_summary_that_cannot_be_cached_is_still_returned(
+    make_engine: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import retrieval.engine as engine_module
+
+    engine = make_engine()
+    monkeypatch.setattr(engine_module, "summarize_text", lambda *_a, **_k: "Talks resumed.")
+    store = engine.collection().store
+
+    def full(*_args: object) -> None:
+        raise StorageError("The disk holding the data directory is full; nothing was stored.")
+
+    monkeypatch.setattr(store, "save_summary", full)
+    assert engine.summarize().text == "Talks resumed."
