@@ -116,13 +116,19 @@ EVAL_ROWS = [
                    "and chunking settings are unchanged.")
 @click.option("--out", type=click.File("w"), help="Write one JSON object per question here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--summaries", is_flag=True,
+              help="Score summaries instead: --limit articles (default 100) from --articles "
+                   "(default ../shared/eval/bbc-news).")
 @click.pass_obj
 def eval_command(obj: Context, articles_path: str | None, questions_path: str | None,
                  limit: int, seed: int, split_off_topic: bool, reuse_index: bool, out: Any,
-                 as_json: bool) -> None:
+                 as_json: bool, summaries: bool) -> None:
     """Score answers and retrieval on SQuAD-style questions through the bot's own ask path."""
     from retrieval.eval_runner import run_eval
 
+    if summaries:
+        _summary_eval(obj, articles_path, limit, seed, out, as_json)
+        return
     articles, questions = _eval_files(articles_path, questions_path)
     report = run_eval(obj.engine, articles, questions, limit=limit,
                       seed=seed, split_off_topic=split_off_topic, reuse_index=reuse_index,
@@ -135,6 +141,30 @@ def eval_command(obj: Context, articles_path: str | None, questions_path: str | 
                f"{report['unanswerable']} unanswerable, {report['off_topic']} off-topic), "
                f"{report['articles']} articles, seed {seed}")
     _print_table([(k, report.get(k), note) for k, note in EVAL_ROWS if k in report])
+
+
+def _summary_eval(obj: Context, articles_path: str | None, limit: int, seed: int, out: Any,
+                  as_json: bool) -> None:
+    from click.core import ParameterSource
+
+    from retrieval.summary_eval import SUMMARY_ROWS, run_summary_eval
+
+    given = click.get_current_context().get_parameter_source
+    articles_path = articles_path or _find("bbc-news", "articles.jsonl")
+    if articles_path is None:
+        raise click.ClickException(
+            f"No articles to summarise found (bbc-news/ in ${EVAL_DIR_ENV}, or in a shared/eval "
+            "folder in or above this directory): pass --articles FILE.")
+    if given("limit") == ParameterSource.DEFAULT:
+        limit = 100
+    report = run_summary_eval(obj.engine, Path(articles_path), limit=limit, seed=seed, out=out,
+                              progress=_progress(not as_json))
+    report["settings"] = obj.settings.model_dump(include={"summary"}, mode="json") \
+        if hasattr(obj.settings, "summary") else {}
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    _print_table([(k, report.get(k), note) for k, note in SUMMARY_ROWS if k in report])
 
 
 def _answer_settings(settings: Settings) -> dict[str, Any]:

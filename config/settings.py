@@ -75,6 +75,26 @@ class LLMSettings(_Section):
     retries: int = Field(2, ge=0)
 
 
+class SummarySettings(_Section):
+    method: Literal["centrality", "lexrank", "lead"] = "centrality"
+    lead_weight: float = Field(0.3, ge=0.0, le=10.0)
+    redundancy: float = Field(0.5, ge=0.0, le=10.0)
+    min_points: int = Field(3, ge=1, le=20)
+    max_points: int = Field(6, ge=1, le=20)
+    words_per_point: int = Field(100, ge=10)
+    compress: bool = True
+    compress_min_words: int = Field(18, ge=1)
+    max_words: int = Field(40, ge=8)
+    min_content_share: float = Field(0.8, ge=0.0, le=1.0)
+    max_sentences: int = Field(300, ge=10)
+
+    @model_validator(mode="after")
+    def _points_in_order(self) -> SummarySettings:
+        if self.max_points < self.min_points:
+            raise ValueError("max_points must be at least min_points")
+        return self
+
+
 class AnswerSettings(_Section):
     max_context_tokens: int = Field(600, ge=64)
     history_turns: int = Field(3, ge=0, le=20)
@@ -141,6 +161,7 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = ChunkingSettings()
     search: SearchSettings = SearchSettings()
     llm: LLMSettings = LLMSettings()
+    summary: SummarySettings = SummarySettings()
     answer: AnswerSettings = AnswerSettings()
     limits: LimitsSettings = LimitsSettings()
     discord: DiscordSettings = DiscordSettings()

@@ -21,6 +21,7 @@ import numpy as np
 from config import Settings
 from retrieval import answer as answering
 from retrieval import prompts
+from retrieval import summarize as summarizing
 from retrieval.chunking import Chunk, chunk_paragraphs
 from retrieval.collection import Collection, check_collection_name
 from retrieval.cpu_features import resolve_weight_repacking
@@ -38,7 +39,6 @@ from retrieval.llm import (
 )
 from retrieval.questions import check_question
 from retrieval.search import SearchParams, hybrid_search, question_support
-from retrieval.summarize import summarize_text
 from retrieval.types import Answer, ArticleInfo, IngestResult, Passage, Summary, Turn
 
 log = logging.getLogger(__name__)
@@ -437,17 +437,22 @@ class Engine:
             info = articles[0]
         else:
             info = self.get_article(article, collection)
-        cached = target.store.cached_summary(info.content_hash, length, self.llm.name)
-        if cached is not None:
-            if on_token is not None:
-                on_token(cached)
-            return Summary(info, cached, length, True,
-                           {"total_s": time.perf_counter() - started})
-        text = summarize_text(self.llm, self.settings, info.title,
-                              target.store.chunks_of_article(info.id), length, on_token)
-        try:
-            target.store.save_summary(info.content_hash, length, self.llm.name, text)
-        except StorageError as exc:  # a full disk costs the cache, not the minutes of work
-            log.warning("could not cache the summary of article %s: %s", info.id, exc)
-        return Summary(info, text, length, False, {"total_s": time.perf_counter() - started})
+        key = summarizing.cache_key(self.settings, self.llm.name)
+        stored = target.store.cached_summary(info.content_hash, length, key)
+        points = None if stored is None else summarizing.decode(stored)
+        cached = points is not None
+        if points is None:
+            paragraphs = target.store.article_text(info.id).split("\n\n")
+            points = summarizing.summarize_article(self.llm, self.embedder.embed, self.settings,
+                                                   info.title, paragraphs, length, on_token)
+            try:
+                target.store.save_summary(info.content_hash, length, key,
+                                          summarizing.encode(points))
+            except StorageError as exc:  # a full disk costs the cache, not the minutes of work
+                log.warning("could not cache the summary of article %s: %s", info.id, exc)
+        text = summarizing.render(points, length) or "This article has no text to summarise."
+        if cached and on_token is not None:
+            on_token(text)
+        return Summary(info, text, length, cached, {"total_s": time.perf_counter() - started},
+                       points)
 

@@ -1,112 +1,100 @@
-"""Whole-article summaries, map-reduced over the article's chunks.
+"""Whole-article summaries built from the article's own sentences.
 
-``short``: one TL;DR of the article. When the article does not fit the context, each part
-that fits is summarised (map) and the part summaries are summarised again (reduce), until
-one call suffices. ``long``: the article is cut into up to ``_LONG_SECTIONS`` consecutive
-sections and each gets its own line, so the summary follows the article and a small model
-has no chance to repeat itself. Only the calls whose text the user sees are streamed.
+1. Split the article into sentences (at most ``summary.max_sentences``) and pick the central,
+   mutually distinct ones (``retrieval.extractive``): 3–6 for ``long`` (about one per
+   ``words_per_point`` words), up to two for ``short``.
+2. Let the model shorten each picked sentence on its own and keep the shortening only when
+   it passes the faithfulness check (``retrieval.compress``); else keep the sentence, trimmed.
+3. Drop a point that repeats the title or an earlier point; keep article order, and each
+   point's paragraph so a reader can check it.
+
+The model work per summary is bounded: at most one call per point (six for ``long``, two for
+``short``), each reading one sentence and writing no more tokens than that sentence has.
+Points are streamed one at a time, once they are final.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 
 from config import Settings
-from retrieval import prompts
+from retrieval import faithfulness as fa
+from retrieval.compress import Shortening, shorten
+from retrieval.extractive import Embed, Selection, article_sentences, select
 from retrieval.llm import LLM, TokenCallback
-from retrieval.store import StoredChunk
+from retrieval.types import SummaryPoint
 
-_PROMPT_OVERHEAD = 64  # tokens for the prompt's own words besides the article text
-_LONG_SECTIONS = 6
-_SECTION_TOKENS = 400  # a section this long still gets a focused one-line summary
-
-
-def _budget(settings: Settings) -> int:
-    return max(128, settings.llm.n_ctx - settings.llm.summary_max_tokens - _PROMPT_OVERHEAD)
+METHOD_VERSION = 2  # bump when the way summaries are made changes: old cache rows go unused
+_SHORT_ALONE_WORDS = 18  # a short summary's first sentence this long stands alone
 
 
-def _groups(texts: Sequence[str], llm: LLM, budget: int) -> list[str]:
-    """Consecutive texts joined into as few groups as fit ``budget`` tokens each."""
-    groups: list[list[str]] = [[]]
-    used = 0
-    for text in texts:
-        cost = llm.count_tokens(text) + 2
-        if groups[-1] and used + cost > budget:
-            groups.append([])
-            used = 0
-        groups[-1].append(text)
-        used += cost
-    return ["\n\n".join(g) for g in groups if g]
+def cache_key(settings: Settings, model_name: str) -> str:
+    """The summary cache's model column: the model plus everything that shapes a summary."""
+    shape = {"version": METHOD_VERSION, "summary": settings.summary.model_dump(),
+             "max_tokens": settings.llm.summary_max_tokens,
+             "style": settings.llm.prompt_style}
+    digest = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:12]
+    return f"{model_name}#{digest}"
 
 
-def _trim_leading(on_token: TokenCallback | None) -> TokenCallback | None:
-    """Forward tokens without the whitespace a model emits after its cue."""
-    if on_token is None:
+def point_count(words: int, settings: Settings) -> int:
+    cfg = settings.summary
+    return max(cfg.min_points, min(cfg.max_points, round(words / cfg.words_per_point)))
+
+
+def render(points: Sequence[SummaryPoint], length: str) -> str:
+    if length == "short":
+        return " ".join(p.text for p in points)
+    return "\n".join(render_point(p) for p in points)
+
+
+def render_point(point: SummaryPoint) -> str:
+    return f"- {point.text} (paragraph {point.paragraph + 1})"
+
+
+def encode(points: Sequence[SummaryPoint]) -> str:
+    return json.dumps([[p.text, p.paragraph, p.compressed] for p in points], ensure_ascii=False)
+
+
+def decode(stored: str) -> list[SummaryPoint] | None:
+    """Points from the cache, or None when the row is not in this format."""
+    try:
+        rows = json.loads(stored)
+        return [SummaryPoint(str(t), int(p), bool(c)) for t, p, c in rows]
+    except (ValueError, TypeError):
         return None
-    started = False
-
-    def forward(token: str) -> None:
-        nonlocal started
-        if not started:
-            token = token.lstrip()
-            started = bool(token)
-        if token:
-            on_token(token)
-
-    return forward
 
 
-def _one_line(llm: LLM, settings: Settings, title: str, text: str,
-              on_token: TokenCallback | None) -> str:
-    max_tokens = settings.llm.summary_max_tokens
-    on_token = _trim_leading(on_token)
-    if llm.prompt_style() == "completion":
-        result = llm.complete(prompts.summary_completion_prompt(title, text),
-                              max_tokens=max_tokens, stop=["\n"], on_token=on_token)
-    else:
-        result = llm.chat(prompts.summary_messages(title, text), max_tokens=max_tokens,
-                          on_token=on_token)
-    return " ".join(result.text.split())
-
-
-def _paragraph_texts(chunks: Sequence[StoredChunk]) -> list[str]:
-    # Chunks of one paragraph are re-joined so the model reads paragraphs, not fragments.
-    paragraphs: dict[int, list[str]] = {}
-    for chunk in chunks:
-        paragraphs.setdefault(chunk.paragraph, []).append(chunk.text)
-    return [" ".join(parts) for _, parts in sorted(paragraphs.items())]
-
-
-def _short(llm: LLM, settings: Settings, title: str, texts: list[str],
-           on_token: TokenCallback | None) -> str:
-    budget = _budget(settings)
-    groups = _groups(texts, llm, budget)
-    while len(groups) > 1:
-        partial = [_one_line(llm, settings, title, g, None) for g in groups]
-        regrouped = _groups(partial, llm, budget)
-        if len(regrouped) >= len(groups):  # no progress: keep what fits rather than loop
-            regrouped = regrouped[:1]
-        groups = regrouped
-    return _one_line(llm, settings, title, groups[0] if groups else "", on_token)
-
-
-def _long(llm: LLM, settings: Settings, title: str, texts: list[str],
-          on_token: TokenCallback | None) -> str:
-    total = sum(llm.count_tokens(t) for t in texts)
-    section = max(total // _LONG_SECTIONS + 1, min(_SECTION_TOKENS, total // 2 + 1))
-    lines: list[str] = []
-    for group in _groups(texts, llm, min(section, _budget(settings))):
+def summarize_article(llm: LLM, embed: Embed, settings: Settings, title: str,
+                      paragraphs: Sequence[str], length: str,
+                      on_token: TokenCallback | None) -> list[SummaryPoint]:
+    cfg = settings.summary
+    sentences = article_sentences(paragraphs, cfg.max_sentences)
+    words = sum(len(p.split()) for p in paragraphs)
+    count = point_count(words, settings) if length == "long" else 2
+    picked = select(sentences, title, count, Selection(cfg.method, cfg.lead_weight,
+                                                       cfg.redundancy), embed)
+    if not picked:  # only fragments (a list, a caption): the first one is all there is
+        picked = sentences[:1]
+    rules = Shortening(cfg.compress_min_words if cfg.compress else 10**6, cfg.max_words,
+                       cfg.min_content_share, settings.llm.summary_max_tokens)
+    points: list[SummaryPoint] = []
+    for sentence in picked:
+        if length == "short" and points and len(points[0].text.split()) >= _SHORT_ALONE_WORDS:
+            break
+        text, compressed = shorten(llm, sentence.text, title, rules)
+        if any(fa.echoes(text, p.text) for p in points) or fa.echoes_title(text, title):
+            continue
+        point = SummaryPoint(text, sentence.paragraph, compressed)
         if on_token is not None:
-            on_token("\n- " if lines else "- ")
-        line = _one_line(llm, settings, title, group, on_token)
-        if line and line.casefold() not in {seen.casefold() for seen in lines}:
-            lines.append(line)
-    return "\n".join(f"- {line}" for line in lines)
+            on_token(_streamed(point, length, first=not points))
+        points.append(point)
+    return points
 
 
-def summarize_text(llm: LLM, settings: Settings, title: str, chunks: Sequence[StoredChunk],
-                   length: str, on_token: TokenCallback | None) -> str:
-    texts = _paragraph_texts(chunks)
-    make = _long if length == "long" else _short
-    summary = make(llm, settings, title, texts, on_token)
-    return summary or "The model produced no summary for this article."
+def _streamed(point: SummaryPoint, length: str, *, first: bool) -> str:
+    if length == "short":
+        return point.text if first else f" {point.text}"
+    return render_point(point) if first else f"\n{render_point(point)}"

@@ -86,6 +86,15 @@ class Answer:
         }
 
 
+@dataclass(frozen=True)
+class SummaryPoint:
+    """One bullet (or sentence) of a summary and the paragraph (0-based) it comes from."""
+
+    text: str
+    paragraph: int
+    compressed: bool  # shortened by the model (checked); otherwise the article's sentence
+
+
 @dataclass
 class Summary:
     article: ArticleInfo
@@ -93,6 +102,7 @@ class Summary:
     length: Literal["short", "long"]
     cached: bool
     timings: dict[str, float] = field(default_factory=dict)
+    points: list[SummaryPoint] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,5 +110,7 @@ class Summary:
             "summary": self.text,
             "length": self.length,
             "cached": self.cached,
+            "points": [{"text": p.text, "paragraph": p.paragraph,
+                        "compressed": p.compressed} for p in self.points],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from retrieval import faithfulness as fa
 from retrieval.engine import Engine
 from retrieval.errors import InputError, NotFoundError
 from retrieval.types import Turn
 
+SHARED = Path(__file__).resolve().parents[2] / "shared"
 SAMPLE_TITLE = "China and U.S. Trade Talks: A Hardball Approach Amidst Tensions"
 
 VOLCANO = (
@@ -132,12 +136,15 @@ def test_a_summary_covers_the_article_and_is_cached(engine: Engine) -> None:
     assert second.cached and second.text == first.text
 
 
-def test_a_long_article_is_summarised_by_map_reduce(make_engine: Callable[..., Engine]) -> None:
-    engine = make_engine(**{"llm.n_ctx": 512, "llm.summary_max_tokens": 48})
-    paragraphs = [f"Section {i}: the council approved budget line {i} for road repairs in the "
-                  f"northern district, officials said on day {i}." for i in range(40)]
-    result = engine.ingest_bytes(("Council Budget\n\n" + "\n\n".join(paragraphs)).encode(),
-                                 "budget.txt")
+def test_a_long_article_costs_at_most_one_model_call_per_bullet(
+    make_engine: Callable[..., Engine],
+) -> None:
+    engine = make_engine()
+    # Forty BBC stories end to end: ~20,000 words, ~1,000 sentences.
+    with (SHARED / "eval" / "bbc-news" / "articles.jsonl").open() as lines:
+        texts = [json.loads(line)["text"] for _, line in zip(range(40), lines, strict=False)]
+    result = engine.ingest_bytes(("A Long Read\n\n" + "\n\n".join(texts)).encode(),
+                                 "long-read.txt")
     calls: list[str] = []
     original = engine.llm.complete
 
@@ -147,20 +154,29 @@ def test_a_long_article_is_summarised_by_map_reduce(make_engine: Callable[..., E
 
     engine.llm.complete = counting  # type: ignore[method-assign]
     try:
-        summary = engine.summarize(str(result.article.id))
+        summary = engine.summarize(str(result.article.id), length="long")
     finally:
         del engine.llm.complete  # type: ignore[attr-defined]
-    assert len(calls) > 2  # several map calls and a reduce
-    assert summary.text
+    assert 1 <= len(calls) <= engine.settings.summary.max_points
+    assert 3 <= len(summary.points) <= engine.settings.summary.max_points
 
 
-def test_a_long_summary_has_one_distinct_line_per_section_and_streams_what_it_returns(
+def test_a_long_summary_of_the_sample_is_faithful_distinct_and_cites_paragraphs(
     engine: Engine,
 ) -> None:
     streamed: list[str] = []
     summary = engine.summarize(SAMPLE_TITLE, length="long", on_token=streamed.append)
+    article = engine.collection().store.article_text(summary.article.id)
+    paragraphs = article.split("\n\n")
     lines = summary.text.splitlines()
-    assert len(lines) >= 2
-    assert all(line.startswith("- ") and len(line) > 10 for line in lines)
-    assert len({line.casefold() for line in lines}) == len(lines)
+    assert 3 <= len(lines) <= 6
+    assert all(re.fullmatch(r"- .{20,} \(paragraph \d+\)", line) for line in lines)
+    assert [p.paragraph for p in summary.points] == sorted(p.paragraph for p in summary.points)
+    for point in summary.points:
+        # Every name and number of a bullet is in the paragraph it cites.
+        assert fa.unsupported(point.text, paragraphs[point.paragraph]) == []
+        assert not fa.echoes_title(point.text, SAMPLE_TITLE)
+    assert fa.duplicates([p.text for p in summary.points]) == []
     assert "".join(streamed) == summary.text
+    again = engine.summarize(SAMPLE_TITLE, length="long")
+    assert again.cached and again.text == summary.text

@@ -90,9 +90,16 @@ def _renumber_marks(answer: Answer) -> str:
 
 
 def summary_text(summary: Summary) -> str:
+    """The title, then the bullets, each with the paragraph it comes from (a short summary:
+    its one or two sentences)."""
     note = " (cached)" if summary.cached else ""
-    return (f"**Summary of {escape(summary.article.title)}**{note}\n\n"
-            f"{escape_model_text(summary.text.strip())}")
+    head = f"**Summary of {escape(summary.article.title)}**{note}\n\n"
+    if not summary.points:
+        return head + escape_model_text(summary.text.strip())
+    if summary.length == "short":
+        return head + " ".join(escape(p.text) for p in summary.points)
+    return head + "\n".join(f"- {escape(p.text)} *(paragraph {p.paragraph + 1})*"
+                             for p in summary.points)
 
 
 def articles_text(articles: Sequence[ArticleInfo], where: str) -> str:

@@ -1,0 +1,197 @@
+"""Word-level checks that keep a summary to what its article says.
+
+Plain token sets, no model: a line is *supported* by a source when every name and number in
+it occurs in the source and most of its content words do too; two texts *echo* each other
+when their content words overlap heavily (Jaccard, or containment of the shorter in the
+longer). The same functions build summaries and score them in ``articlebot eval
+--summaries``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z]+(?:[.'’\-][A-Za-z]+)*")
+_POSSESSIVE = re.compile(r"['’]s$")
+
+# Words that are no evidence either way: function words, and the small talk of news prose.
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before
+being below between both but by can could did do does doing down during each few for from
+further had has have having he her here hers herself him himself his how i if in into is it
+its itself just me more most my myself no nor not now of off on once only or other our ours
+ourselves out over own same she should so some such than that the their theirs them
+themselves then there these they this those through to too under until up very was we were
+what when where which while who whom why will with would you your yours yourself said says
+say told tell according mr mrs ms dr however meanwhile still yet though although since
+which whose whether upon within without among amid via per may might must shall one's
+""".split())
+
+# Capitalised words that are not names when they open a sentence or stand alone.
+_DAYS_MONTHS = frozenset("""
+monday tuesday wednesday thursday friday saturday sunday january february march april may
+june july august september october november december
+""".split())
+
+NUMBER_WORDS = frozenset("""
+zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty
+ninety hundred hundreds thousand thousands million millions billion billions trillion
+dozen dozens half quarter third double twice triple
+""".split())
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str  # as written, dots and possessive removed ("U.S." -> "US", "Beijing's" -> "Beijing")
+    start_of_sentence: bool
+
+    @property
+    def lower(self) -> str:
+        return self.text.lower()
+
+    @property
+    def is_number(self) -> bool:
+        return self.text[0].isdigit() or self.lower in NUMBER_WORDS
+
+    @property
+    def is_capitalised(self) -> bool:
+        return self.text[0].isupper()
+
+
+def tokens(text: str) -> list[Token]:
+    """The words and numbers of ``text``, each marked when it opens a sentence."""
+    found: list[Token] = []
+    last_end = 0
+    for match in _TOKEN.finditer(text):
+        gap = text[last_end:match.start()]
+        after_abbreviation = (bool(found) and gap.strip() == "."
+                              and found[-1].lower in _ABBREVIATIONS)
+        opens = not found or (bool(_TERMINATOR.search(gap)) and not after_abbreviation)
+        raw = match.group()
+        word = raw.replace(",", "") if raw[0].isdigit() else \
+            _POSSESSIVE.sub("", raw).replace(".", "")
+        if word:
+            found.append(Token(word, opens))
+        last_end = match.end()
+    return found
+
+
+_TERMINATOR = re.compile(r"[.!?\n]")
+_ABBREVIATIONS = frozenset("mr mrs ms dr prof st us uk un eu inc ltd co corp jr sr".split())
+
+
+def stem(word: str) -> str:
+    """A crude stem for overlap: "talks"/"talk", "outlining"/"outline", "signalled"/"signaled"."""
+    word = word.lower()
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return word[:6]
+
+
+def content_stems(text: str) -> set[str]:
+    return {stem(t.text) for t in tokens(text)
+            if not t.is_number and t.lower not in STOPWORDS and len(t.text) > 1}
+
+
+def _names_and_numbers(text: str) -> tuple[set[str], set[str]]:
+    names: set[str] = set()
+    numbers: set[str] = set()
+    for token in tokens(text):
+        if token.is_number:
+            numbers.add(token.lower)
+        elif token.is_capitalised and token.lower not in STOPWORDS:
+            names.add(token.lower)
+    return names, numbers
+
+
+def unsupported(line: str, source: str) -> list[str]:
+    """The names and numbers of ``line`` that ``source`` lacks (empty: all supported).
+
+    Case is ignored when looking a word up in the source, so a line that starts with an
+    ordinary word ("Profits rose") is not flagged; an invented name ("Colin Salmon") or
+    number ("1981") is.
+    """
+    names, numbers = _names_and_numbers(line)
+    known = {t.lower for t in tokens(source)}
+    return sorted(w for w in names | numbers if w not in known)
+
+
+def content_support(line: str, source: str) -> float:
+    """Share of ``line``'s content words (stemmed) that occur in ``source``; 1.0 if none."""
+    words = content_stems(line)
+    if not words:
+        return 1.0
+    return len(words & content_stems(source)) / len(words)
+
+
+def is_supported(line: str, source: str, min_content_share: float) -> bool:
+    return not unsupported(line, source) and content_support(line, source) >= min_content_share
+
+
+def overlap(a: str, b: str) -> tuple[float, float]:
+    """(Jaccard of the content-word sets, containment of the smaller set in the other)."""
+    sa, sb = content_stems(a), content_stems(b)
+    if not sa or not sb:
+        return 0.0, 0.0
+    common = len(sa & sb)
+    return common / len(sa | sb), common / min(len(sa), len(sb))
+
+
+def echoes(a: str, b: str, *, jaccard: float = 0.5, containment: float = 0.8) -> bool:
+    """Whether ``a`` and ``b`` say the same thing in (nearly) the same words."""
+    j, c = overlap(a, b)
+    return j >= jaccard or c >= containment
+
+
+def echoes_title(line: str, title: str) -> bool:
+    """A line that repeats the headline: most of its words are the title's, and it adds at
+    most one word or number of its own.
+
+    Measured one way (the line's words in the title): a lead sentence that contains the
+    title's words and adds the facts is not an echo.
+    """
+    sl, st = content_stems(line), content_stems(title)
+    if not sl or not st:
+        return False
+    contained = len(sl & st) / len(sl)
+    title_numbers = {t.lower for t in tokens(title) if t.is_number}
+    new = len(sl - st) + len({t.lower for t in tokens(line) if t.is_number} - title_numbers)
+    return contained >= 0.75 or (contained >= 0.5 and new < 2)
+
+
+def names(text: str, *, article: str | None = None) -> list[str]:
+    """Capitalised names in ``text``, in order, without repeats.
+
+    A capitalised word that opens a sentence counts only if ``article`` (default: ``text``)
+    also capitalises it inside a sentence; weekdays, months and function words never count.
+    """
+    inside = {t.lower for t in tokens(article or text)
+              if t.is_capitalised and not t.start_of_sentence}
+    seen: dict[str, None] = {}
+    for token in tokens(text):
+        word = token.lower
+        if (not token.is_capitalised or token.is_number or word in STOPWORDS
+                or word in _DAYS_MONTHS or len(word) < 2):
+            continue
+        if token.start_of_sentence and word not in inside:
+            continue
+        seen.setdefault(word, None)
+    return list(seen)
+
+
+def name_coverage(summary: str, wanted: Sequence[str]) -> float | None:
+    """Share of ``wanted`` names (lower case) that ``summary`` mentions; None if none wanted."""
+    if not wanted:
+        return None
+    said = {t.lower for t in tokens(summary)}
+    return sum(1 for name in wanted if name in said) / len(wanted)
+
+
+def duplicates(lines: Iterable[str]) -> list[tuple[int, int]]:
+    """Index pairs of lines that echo each other."""
+    items = list(lines)
+    return [(i, j) for i in range(len(items)) for j in range(i + 1, len(items))
+            if echoes(items[i], items[j])]
