@@ -16,6 +16,7 @@ catch up with SQLite, and readers reload when SQLite's generation moved without 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
@@ -215,7 +216,8 @@ class Collection:
     def check_writable(self) -> None:
         if self.store.read_only:
             raise StorageError("The data directory is not writable; nothing was stored.")
-        probe = self.directory / ".write-probe"
+        # Unique per process and thread: two writers must not remove each other's probe.
+        probe = self.directory / f".write-probe-{os.getpid()}-{threading.get_ident()}"
         try:
             probe.write_bytes(b"ok")
             probe.unlink()

@@ -84,3 +84,28 @@ def test_searches_during_reuploads_and_removals_never_fail(tmp_path: Path) -> No
     assert np.array_equal(collection.dense.ids(), ids)
     assert np.array_equal(np.sort(collection.sparse.ids), ids)
     collection.close()
+
+
+def test_two_writers_checking_the_directory_at_once_do_not_trip_each_other(
+    tmp_path: Path,
+) -> None:
+    first = Collection(tmp_path / "c", "probe", DIMENSION)
+    second = Collection(tmp_path / "c", "probe", DIMENSION)  # as another process would
+    errors: list[BaseException] = []
+
+    def check(collection: Collection) -> None:
+        for _ in range(1500):
+            try:
+                collection.check_writable()
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=check, args=(c,)) for c in (first, second, first)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, repr(errors[0])
+    first.close()
+    second.close()
