@@ -119,7 +119,7 @@ class DiscordSettings(_Section):
     shard_count: int | Literal["auto"] | None = None
     shard_ids: list[int] | None = None
     search_cooldown_s: float = Field(2.0, ge=0)
-    lookup_queue_size: int = Field(16, ge=1)
+    search_queue_size: int = Field(8, ge=1)
     upload_queue_size: int = Field(4, ge=1)
     memory_keys_per_guild: int = Field(2000, ge=1)
 

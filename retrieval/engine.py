@@ -320,8 +320,9 @@ class Engine:
         target = self._existing(collection)
         if target is None:
             raise NotFoundError(f"No article {str(ref).strip()!r} in this collection.")
+        self.get_article(ref, collection)  # an unknown article is reported as such first
         target.check_writable()
-        with target.writing():
+        with target.writing():  # looked up again: another process may have removed it
             info = self.get_article(ref, collection)
             removed = target.store.delete_article(info.id)
             target.apply([], np.zeros((0, target.dimension), np.float32), removed)

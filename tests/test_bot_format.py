@@ -37,14 +37,15 @@ def test_summaries_escape_masked_links() -> None:
 
 
 def test_members_never_see_the_data_directory_or_the_model_server_address() -> None:
-    from bot.discordbot.client import MODEL_DOWN, member_sentence
+    from bot.discordbot.client import member_sentence
     from retrieval.errors import InputError, ModelError, StorageError
 
     down = ModelError("The model server at http://10.0.0.5:8080/v1 cannot be reached (refused).")
-    assert member_sentence(down) == MODEL_DOWN
+    assert member_sentence(down) == "The model server cannot be reached (refused)."
     disk = StorageError("Could not open the database at /srv/articlebot/collections/x/s.db: "
                         "unable to open database file.")
-    shown = member_sentence(disk)
-    assert "/srv" not in shown and shown.startswith("Could not open the database at")
-    plain = InputError("Questions are limited to 1000 characters; yours has 1200.")
-    assert member_sentence(plain) == str(plain)
+    assert member_sentence(disk) == "Could not open the database: unable to open database file."
+    model = ModelError("Could not load the model /srv/models/big.gguf: bad magic.")
+    assert "/srv" not in member_sentence(model)
+    link = InputError("Could not fetch https://example.com/x: it timed out.")
+    assert member_sentence(link) == str(link)  # the member's own link

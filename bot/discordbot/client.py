@@ -41,23 +41,21 @@ T = TypeVar("T")
 TokenCallback = Callable[[str], None]
 
 APOLOGY = "Sorry, something went wrong on my side; it has been logged. Please try again."
-MODEL_DOWN = ("The language model is unavailable right now; it has been logged. "
-              "Please try again later.")
-_PATH_OR_URL = re.compile(
-    r"(?:[a-z][a-z0-9+.-]*://\S+|(?<![\w.])/(?:[^\s/()]+/)*[^\s/()]*)", re.IGNORECASE)
+_URL = r"[a-z][a-z0-9+.-]*://[^\s)]*[^\s).,;:]"
+_PATH = r"(?<![\w.])/(?:[^\s/()]+/)*[^\s/()]*[^\s/().,;:]"
+_LOCATION = re.compile(rf"\s+(?:at|in|from)\s+(?:{_URL}|{_PATH})", re.IGNORECASE)
+_PATH_OR_URL = re.compile(rf"{_URL}|{_PATH}", re.IGNORECASE)
 
 
 def member_sentence(exc: ArticlebotError) -> str:
     """What a member may see of a known error: never the data directory's path or the
-    internal model server's address (the operator finds them in the log)."""
+    internal model server's address (the operator finds them in the log). A user's own
+    link in an input error is quoted as is."""
     text = str(exc)
-    if isinstance(exc, ModelError):
-        log.error("model error shown to a member as a generic sentence: %s", text)
-        return MODEL_DOWN
-    if isinstance(exc, StorageError) and _PATH_OR_URL.search(text):
-        log.error("storage error shown to a member without its path: %s", text)
-        return _PATH_OR_URL.sub("…", text)
-    return text
+    if not isinstance(exc, ModelError | StorageError) or not _PATH_OR_URL.search(text):
+        return text
+    log.error("%s shown to a member without its location: %s", type(exc).__name__, text)
+    return _PATH_OR_URL.sub("…", _LOCATION.sub("", text))
 BUSY = "I'm busy answering other questions; try again in a moment."
 UPLOADS_BUSY = "Other uploads are waiting to be stored; try again in a minute."
 
@@ -103,7 +101,7 @@ class ArticleBot(discord.Client):
         self.ingests = ThreadPoolExecutor(max_workers=1, thread_name_prefix="articlebot-ingest")
         self.cooldown = Cooldown(settings.discord.cooldown_s)
         self.search_cooldown = Cooldown(settings.discord.search_cooldown_s)
-        self._lookups_pending = 0
+        self._searches_pending = 0
         self._ingests_pending = 0
         self._ingest_turn = asyncio.Lock()  # FIFO: uploads and removals, one at a time
         self.memory = ConversationMemory(
@@ -159,16 +157,19 @@ class ArticleBot(discord.Client):
         return collection_for(guild_id, self.settings.default_collection)
 
     async def lookup(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run a quick read in the lookup pool; refused when too many are waiting."""
-        if self._lookups_pending >= self.settings.discord.lookup_queue_size:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.lookups, functools.partial(fn, *args, **kwargs))
+
+    async def run_search(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A member's /search in the lookup pool; refused when too many are waiting (the
+        checks before a question are bounded by the model queue instead)."""
+        if self._searches_pending >= self.settings.discord.search_queue_size:
             raise Refusal(BUSY)
-        self._lookups_pending += 1
+        self._searches_pending += 1
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self.lookups,
-                                              functools.partial(fn, *args, **kwargs))
+            return await self.lookup(fn, *args, **kwargs)
         finally:
-            self._lookups_pending -= 1
+            self._searches_pending -= 1
 
     def check_ingest_room(self) -> None:
         if self._ingests_pending >= self.settings.discord.upload_queue_size:

@@ -160,8 +160,8 @@ async def handle_search(bot: ArticleBot, interaction: discord.Interaction, query
         raise Refusal(f"Please wait {math.ceil(wait)} s before searching again.")
     bot.search_cooldown.hit(interaction.user.id)
     await interaction.response.defer()
-    passages = await bot.lookup(bot.engine.search, query,
-                                collection=bot.collection_of(interaction.guild_id), k=count)
+    passages = await bot.run_search(bot.engine.search, query,
+                                    collection=bot.collection_of(interaction.guild_id), k=count)
     await _respond(interaction, fmt.search_text(query, passages))
 
 

@@ -55,6 +55,8 @@ def redirector(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], str]
     real = fetch.is_public_address
     monkeypatch.setattr(fetch, "is_public_address",
                         lambda address: str(address) == "127.0.0.2" or real(address))
+    # A public host is fetched on the web ports only; the redirector's port counts as one.
+    monkeypatch.setattr(fetch, "_PUBLIC_PORTS", frozenset({80, 443, server.server_address[1]}))
 
     def redirecting_to(target: str) -> str:
         targets.append(target)

@@ -343,7 +343,8 @@ async def test_unexpected_errors_get_an_apology_and_the_token_is_never_logged_or
     make_engine: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture, raw_logs: _RawRecords,
 ) -> None:
-    engine = make_engine(**{"discord.cooldown_s": 0, "log_level": "DEBUG"})
+    engine = make_engine(**{"discord.cooldown_s": 0, "discord.search_cooldown_s": 0,
+                            "log_level": "DEBUG"})
     caplog.set_level(logging.DEBUG)
     async with FakeDiscord(token=SECRET_TOKEN) as fake:
         fake.install(monkeypatch)
