@@ -78,7 +78,7 @@ class SummarySettings(_Section):
     method: Literal["centrality", "lexrank", "lead"] = "centrality"
     lead_weight: float = Field(0.6, ge=0.0, le=10.0)
     redundancy: float = Field(0.5, ge=0.0, le=10.0)
-    fact_weight: float = Field(0.0, ge=0.0, le=10.0)
+    fact_weight: float = Field(0.2, ge=0.0, le=10.0)
     min_points: int = Field(3, ge=1, le=20)
     max_points: int = Field(6, ge=1, le=20)
     words_per_point: int = Field(100, ge=10)
