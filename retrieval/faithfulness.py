@@ -133,7 +133,10 @@ def is_supported(line: str, source: str, min_content_share: float) -> bool:
 
 def overlap(a: str, b: str) -> tuple[float, float]:
     """(Jaccard of the content-word sets, containment of the smaller set in the other)."""
-    sa, sb = content_stems(a), content_stems(b)
+    return set_overlap(content_stems(a), content_stems(b))
+
+
+def set_overlap(sa: set[str], sb: set[str]) -> tuple[float, float]:
     if not sa or not sb:
         return 0.0, 0.0
     common = len(sa & sb)
@@ -142,7 +145,12 @@ def overlap(a: str, b: str) -> tuple[float, float]:
 
 def echoes(a: str, b: str, *, jaccard: float = 0.5, containment: float = 0.8) -> bool:
     """Whether ``a`` and ``b`` say the same thing in (nearly) the same words."""
-    j, c = overlap(a, b)
+    return stems_echo(content_stems(a), content_stems(b), jaccard, containment)
+
+
+def stems_echo(sa: set[str], sb: set[str], jaccard: float = 0.5, containment: float = 0.8
+               ) -> bool:
+    j, c = set_overlap(sa, sb)
     return j >= jaccard or c >= containment
 
 

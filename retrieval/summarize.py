@@ -74,11 +74,13 @@ def summarize_article(llm: LLM, embed: Embed, settings: Settings, title: str,
     sentences = article_sentences(paragraphs, cfg.max_sentences)
     words = sum(len(p.split()) for p in paragraphs)
     count = point_count(words, settings) if length == "long" else 2
-    picked = select(sentences, title, count, Selection(cfg.method, cfg.lead_weight,
-                                                       cfg.redundancy), embed)
+    selection = Selection(cfg.method, cfg.lead_weight, cfg.redundancy, cfg.fact_weight)
+    picked = select(sentences, title, count, selection, embed)
     if not picked:  # only fragments (a list, a caption): the first one is all there is
         picked = sentences[:1]
-    rules = Shortening(cfg.compress_min_words if cfg.compress else 10**6, cfg.max_words,
+    use_model = cfg.compress == "on" or (cfg.compress == "auto" and
+                                         llm.prompt_style() == "chat")
+    rules = Shortening(cfg.compress_min_words if use_model else 10**6, cfg.max_words,
                        cfg.min_content_share, settings.llm.summary_max_tokens)
     points: list[SummaryPoint] = []
     for sentence in picked:

@@ -160,16 +160,19 @@ async def test_mention_starts_a_thread_whose_follow_ups_use_memory_and_summary_s
         await asyncio.sleep(0.5)
         assert len(calls) == 2
 
-        # /summary streams into the response the same way, then comes from the cache.
-        inter = await fake.slash(guild, bob, "summary", {"length": "short"})
+        # /summary answers in the response the same way (bullet by bullet while it takes
+        # long enough to show previews), each bullet with its paragraph; then from the cache.
+        inter = await fake.slash(guild, bob, "summary", {"length": "long"})
         assert await inter.wait_deferred(timeout=3) < 3
         final = await inter.wait_done(finished, timeout=180)
         assert final.content.startswith(f"**Summary of {SAMPLE_TITLE}**\n\n")
-        assert len(final.content) > len(SAMPLE_TITLE) + 60
+        bullets = final.content.partition("\n\n")[2].splitlines()
+        assert 3 <= len(bullets) <= 6
+        assert all(re.fullmatch(r"- .{20,} \*\(paragraph \d+\)\*", b) for b in bullets), bullets
         previews = [p["content"] for _, p in inter.edits[:-1]]
-        assert previews and all(p.endswith(" …") for p in previews), previews  # it streamed
+        assert all(p.endswith(" …") for p in previews), previews
         assert all(gap >= 0.2 for gap in edit_gaps(inter)), edit_gaps(inter)
-        again = await fake.slash(guild, bob, "summary", {})
+        again = await fake.slash(guild, bob, "summary", {"length": "long"})
         cached = await again.wait_done(finished, timeout=30)
         assert "(cached)" in cached.content
         assert cached.content.partition("\n\n")[2] == final.content.partition("\n\n")[2]

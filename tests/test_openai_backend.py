@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from retrieval import faithfulness as fa
 from retrieval.engine import Engine
 from retrieval.errors import ModelError
 from retrieval.llm import OpenAICompatibleLLM
@@ -77,6 +78,23 @@ def test_answers_and_citations_match_the_in_process_backend(
         assert got.citations == want.citations, question
         if not got.abstained:
             assert "".join(streamed).strip()
+
+
+def test_a_chat_style_summary_over_the_server_keeps_to_the_article(
+    make_engine: Callable[..., Engine], server: str, tmp_path: Path
+) -> None:
+    # The served model gets chat messages (its template); whatever it writes passes the
+    # same check as the in-process model's shortenings, or the article's sentence is kept.
+    remote = make_engine(data_dir=tmp_path / "chat", **{
+        "llm.backend": "openai", "llm.base_url": server, "llm.model": "gemma-270m",
+        "llm.prompt_style": "chat", "llm.retries": 0})
+    summary = remote.summarize(length="long")
+    paragraphs = remote.collection().store.article_text(summary.article.id).split("\n\n")
+    assert 3 <= len(summary.points) <= 6
+    for point in summary.points:
+        assert fa.unsupported(point.text, paragraphs[point.paragraph]) == []
+        kept = point.text.removesuffix(" …").rstrip(".").lower()
+        assert point.compressed or kept in " ".join(paragraphs[point.paragraph].split()).lower()
 
 
 def test_the_server_counts_tokens_exactly(server: str) -> None:

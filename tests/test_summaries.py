@@ -179,7 +179,8 @@ def test_a_long_summary_follows_the_bullet_rules_and_streams_its_points() -> Non
                                    "old harbour bridge.",
                        "Engineers": "Engineers from the firm Castell & Rowe found cracks."})
     streamed: list[str] = []
-    points = summarize_article(llm, hashed_embed, _settings(), TITLE, PARAGRAPHS, "long",
+    settings = _settings(**{"summary.compress": "on", "summary.compress_min_words": 18})
+    points = summarize_article(llm, hashed_embed, settings, TITLE, PARAGRAPHS, "long",
                                streamed.append)
     assert 3 <= len(points) <= 6
     assert [p.paragraph for p in points] == sorted(p.paragraph for p in points)
@@ -192,6 +193,16 @@ def test_a_long_summary_follows_the_bullet_rules_and_streams_its_points() -> Non
     rendered = "".join(streamed)
     assert re.fullmatch(r"(- .+ \(paragraph \d+\)\n?)+", rendered)
     assert len(llm.prompts) <= 6  # one model call per point at most
+
+
+def test_a_base_model_is_not_asked_to_shorten_unless_compress_is_on() -> None:
+    llm = ScriptedLLM({"Riverton": "Riverton's council approved a $4.5m plan to rebuild the "
+                                   "old harbour bridge."})
+    points = summarize_article(llm, hashed_embed, _settings(), TITLE, PARAGRAPHS, "long", None)
+    assert llm.prompts == [] and not any(p.compressed for p in points)
+    chat = ScriptedLLM(llm.replies, "chat")
+    points = summarize_article(chat, hashed_embed, _settings(), TITLE, PARAGRAPHS, "long", None)
+    assert chat.prompts and points[0].compressed
 
 
 def test_a_short_summary_is_one_or_two_sentences() -> None:

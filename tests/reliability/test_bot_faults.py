@@ -64,7 +64,9 @@ async def test_a_model_failing_mid_answer_ends_that_message_and_the_queue_keeps_
     fake_discord: FakeDiscord, make_engine: Callable[..., Engine],
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    engine = make_engine(**{"discord.cooldown_s": 0, "discord.edit_interval_s": 0.2})
+    # Summaries ask the model to shorten every sentence here, so a summary meets the fault too.
+    engine = make_engine(**{"discord.cooldown_s": 0, "discord.edit_interval_s": 0.2,
+                            "summary.compress": "on", "summary.compress_min_words": 1})
     fake = fake_discord
     guild = fake.add_guild("Newsroom")
     alice, bob, carol, dave = (guild.add_member(n) for n in ("alice", "bob", "carol", "dave"))
