@@ -76,3 +76,35 @@ async def test_search_has_its_own_cooldown(
         text = await reply_of(again)
         assert again.ephemeral and text.startswith("Please wait ") and \
             text.endswith(" s before searching again.")
+
+
+async def test_searches_beyond_the_queue_are_told_the_bot_is_busy(
+    fake_discord: FakeDiscord, make_engine: Callable[..., Engine]
+) -> None:
+    from bot.discordbot.client import BUSY
+
+    engine = make_engine(**{"discord.search_queue_size": 3})
+    gate = threading.Event()
+    real_search = engine.search
+
+    def slow_search(*args: Any, **kwargs: Any) -> Any:
+        gate.wait(60)
+        return real_search(*args, **kwargs)
+
+    engine.search = slow_search  # type: ignore[method-assign]
+    fake = fake_discord
+    home = fake.add_guild("Home")
+    members = [home.add_member(f"user{i}") for i in range(4)]
+    engine.ingest_bytes(NOTE, "note.txt", collection=f"guild-{home.id}")
+    async with running_articlebot(fake, engine.settings, engine):
+        waiting = []
+        for member in members[:3]:
+            inter = await fake.slash(home, member, "search", {"query": "ferry Skye"})
+            await inter.wait_deferred(timeout=5)
+            waiting.append(inter)
+        refused = await fake.slash(home, members[3], "search", {"query": "ferry Skye"})
+        assert await reply_of(refused) == BUSY
+        assert refused.ephemeral
+        gate.set()
+        for inter in waiting:
+            assert "Harbour News" in await reply_of(inter)

@@ -160,11 +160,14 @@ class ArticleBot(discord.Client):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.lookups, functools.partial(fn, *args, **kwargs))
 
+    def check_search_room(self) -> None:
+        if self._searches_pending >= self.settings.discord.search_queue_size:
+            raise Refusal(BUSY)
+
     async def run_search(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A member's /search in the lookup pool; refused when too many are waiting (the
         checks before a question are bounded by the model queue instead)."""
-        if self._searches_pending >= self.settings.discord.search_queue_size:
-            raise Refusal(BUSY)
+        self.check_search_room()
         self._searches_pending += 1
         try:
             return await self.lookup(fn, *args, **kwargs)

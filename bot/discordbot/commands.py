@@ -158,6 +158,7 @@ async def handle_search(bot: ArticleBot, interaction: discord.Interaction, query
     wait = bot.search_cooldown.remaining(interaction.user.id)
     if wait > 0:
         raise Refusal(f"Please wait {math.ceil(wait)} s before searching again.")
+    bot.check_search_room()
     bot.search_cooldown.hit(interaction.user.id)
     await interaction.response.defer()
     passages = await bot.run_search(bot.engine.search, query,
