@@ -76,13 +76,13 @@ class LLMSettings(_Section):
 
 
 class SummarySettings(_Section):
-    method: Literal["centrality", "lexrank", "lead"] = "centrality"
-    lead_weight: float = Field(0.6, ge=0.0, le=10.0)
+    method: Literal["centrality", "lexrank", "lead"] = "lexrank"
+    lead_weight: float = Field(1.0, ge=0.0, le=10.0)
     redundancy: float = Field(0.5, ge=0.0, le=10.0)
     fact_weight: float = Field(0.2, ge=0.0, le=10.0)
     min_points: int = Field(3, ge=1, le=20)
     max_points: int = Field(6, ge=1, le=20)
-    words_per_point: int = Field(100, ge=10)
+    words_per_point: int = Field(70, ge=10)
     compress: Literal["auto", "on", "off"] = "auto"
     compress_min_words: int = Field(25, ge=1)
     max_words: int = Field(40, ge=8)

@@ -215,7 +215,7 @@ def test_a_short_summary_is_one_or_two_sentences() -> None:
 def test_the_cache_key_changes_with_the_summary_settings_and_old_rows_are_not_read() -> None:
     base = cache_key(_settings(), "model.gguf")
     assert base.startswith("model.gguf#")
-    assert cache_key(_settings(**{"summary.method": "lexrank"}), "model.gguf") != base
+    assert cache_key(_settings(**{"summary.method": "centrality"}), "model.gguf") != base
     assert cache_key(_settings(**{"summary.max_points": 5}), "model.gguf") != base
     assert decode("- an old summary line") is None
     points = summarize_article(ScriptedLLM({}), hashed_embed, _settings(), TITLE, PARAGRAPHS,
