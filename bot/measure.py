@@ -92,7 +92,9 @@ EVAL_ROWS = [
     ("context_tokens", "passage tokens sent to the model, mean"),
     ("abstain_unanswerable", "unanswerable questions abstained on (%)"),
     ("false_abstain", "answerable questions abstained on (%)"),
-    ("abstain_off_topic", "questions about articles not held, abstained on (%)"),
+    ("abstain_off_topic", "off-topic questions abstained on (%)"),
+    ("answered_unanswerable", "unanswerable questions answered anyway (count)"),
+    ("answered_off_topic", "off-topic questions answered anyway (count)"),
     ("p50_s", "ask latency, median (s)"),
     ("p95_s", "ask latency, 95th percentile (s)"),
     ("first_token_p50_s", "time to the first answer token, median (s)"),
@@ -111,6 +113,9 @@ EVAL_ROWS = [
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
 @click.option("--split-off-topic", is_flag=True,
               help="Ingest half the articles; also ask about the other half.")
+@click.option("--per-article", is_flag=True,
+              help="Put each article in a collection of its own and ask its questions there "
+                   "(a server with one upload); default: all articles in one collection.")
 @click.option("--reuse-index", is_flag=True,
               help="Keep the ingested collection and reuse it when the articles, embedding "
                    "and chunking settings are unchanged.")
@@ -121,8 +126,8 @@ EVAL_ROWS = [
                    "(default ../shared/eval/bbc-news).")
 @click.pass_obj
 def eval_command(obj: Context, articles_path: str | None, questions_path: str | None,
-                 limit: int, seed: int, split_off_topic: bool, reuse_index: bool, out: Any,
-                 as_json: bool, summaries: bool) -> None:
+                 limit: int, seed: int, split_off_topic: bool, per_article: bool,
+                 reuse_index: bool, out: Any, as_json: bool, summaries: bool) -> None:
     """Score answers and retrieval on SQuAD-style questions through the bot's own ask path."""
     from retrieval.eval_runner import run_eval
 
@@ -131,7 +136,8 @@ def eval_command(obj: Context, articles_path: str | None, questions_path: str | 
         return
     articles, questions = _eval_files(articles_path, questions_path)
     report = run_eval(obj.engine, articles, questions, limit=limit,
-                      seed=seed, split_off_topic=split_off_topic, reuse_index=reuse_index,
+                      seed=seed, split_off_topic=split_off_topic, per_article=per_article,
+                      reuse_index=reuse_index,
                       out=out, progress=_progress(not as_json))
     report["settings"] = _answer_settings(obj.settings)
     if as_json:
@@ -139,8 +145,13 @@ def eval_command(obj: Context, articles_path: str | None, questions_path: str | 
         return
     click.echo(f"{report['questions']} questions ({report['answerable']} answerable, "
                f"{report['unanswerable']} unanswerable, {report['off_topic']} off-topic), "
-               f"{report['articles']} articles, seed {seed}")
-    _print_table([(k, report.get(k), note) for k, note in EVAL_ROWS if k in report])
+               f"{report['articles']} articles ({report['shape']}), seed {seed}")
+    rows = [(k, report.get(k), note) for k, note in EVAL_ROWS if k in report]
+    for kind, figures in report.get("by_kind", {}).items():
+        rows.append((f"f1[{kind}]", figures["f1"],
+                     f"{figures['questions']} questions, EM {_fmt(figures['em'])}, "
+                     f"false abstention {_fmt(figures['false_abstain'])}%"))
+    _print_table(rows)
 
 
 def _summary_eval(obj: Context, articles_path: str | None, limit: int, seed: int, out: Any,

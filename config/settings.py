@@ -51,9 +51,9 @@ class SearchSettings(_Section):
     rrf_k: int = Field(60, ge=1)
     dense_weight: float = Field(0.7, ge=0.0, le=1.0)
     min_score: float = Field(0.25, ge=-1.0, le=1.0)
-    min_support: float = Field(0.67, ge=-10.0, le=10.0)
-    coverage_weight: float = Field(0.8, ge=0.0, le=10.0)
-    unknown_weight: float = Field(0.2, ge=0.0, le=10.0)
+    min_support: float = Field(0.52, ge=-10.0, le=10.0)
+    coverage_weight: float = Field(0.25, ge=0.0, le=10.0)
+    name_weight: float = Field(0.2, ge=0.0, le=10.0)
     faiss_threads: int = Field(1, ge=1)
 
 
@@ -102,6 +102,10 @@ class AnswerSettings(_Section):
     require_grounded_answer: bool = True
     min_grounding: float = Field(0.5, ge=0.0, le=1.0)
     quote_chars: int = Field(160, ge=20)
+    reader: Literal["extract", "generate"] = "extract"
+    reader_sentences: int = Field(0, ge=0, le=20)
+    type_match: bool = True
+    max_answer_words: int = Field(8, ge=1, le=40)
 
 
 class LimitsSettings(_Section):

@@ -38,40 +38,100 @@ def _words(text: str) -> list[str]:
     return bm25_tokens(text)
 
 
+# Endings a passage word may add to an answer word and still support it: "talk" is supported
+# by "talks", "resign" by "resigned". Numbers only by a plural ("1950" by "the 1950s"), never
+# by a longer number ("2" or "20" are not supported by "2024").
+_INFLECTIONS = ("s", "es", "ed", "d", "ing", "er", "ers", "ly")
+
+
+def _supported(word: str, vocabulary: set[str]) -> bool:
+    if word in vocabulary:
+        return True
+    if word.isdigit():
+        return f"{word}s" in vocabulary
+    return len(word) >= 3 and any(f"{word}{ending}" in vocabulary for ending in _INFLECTIONS)
+
+
 def grounding(answer: str, passages: Sequence[Passage]) -> float:
-    """Share of the answer's content words that occur in the passages (1.0 if it has none)."""
+    """Share of the answer's content words that occur in the passages.
+
+    An answer of stop words only ("No", "It was") grounds nothing: 0.0.
+    """
     words = _words(_CITATION_MARK.sub(" ", answer))
     if not words:
-        return 1.0 if answer.strip() else 0.0
+        return 0.0
     vocabulary = set(_words(" ".join(p.text for p in passages)))
-    # A word that starts a passage word counts too: "1950" is supported by "the 1950s".
-    return sum(w in vocabulary or any(v.startswith(w) for v in vocabulary)
-               for w in words) / len(words)
+    return sum(_supported(w, vocabulary) for w in words) / len(words)
+
+
+def _quote(text: str, start: int, end: int, limit: int) -> str:
+    """``text[start:end]``, cut to ``limit`` characters."""
+    sentence = text[start:end].strip()
+    if len(sentence) <= limit:
+        return sentence
+    return sentence[: limit - 1].rstrip() + "…"
+
+
+def _sentence_around(passage: Passage, offset: int, length: int, limit: int) -> str:
+    """The sentence of ``passage`` that holds the characters ``offset`` .. ``offset+length``,
+    cut so that the answer stays inside the quote."""
+    text = passage.text
+    spans = split_sentences(text) or [(0, len(text))]
+    start, end = next(((s, e) for s, e in spans if s <= offset < e), spans[0])
+    end = max(end, min(len(text), offset + length))
+    if end - start <= limit:
+        return text[start:end].strip()
+    # Keep the answer visible: start the window shortly before it.
+    lead = max(start, min(offset - limit // 3, end - limit))
+    window = text[lead : lead + limit - 2].strip()
+    return ("…" if lead > start else "") + window + "…"
 
 
 def _best_sentence(passage: Passage, probe: set[str], limit: int) -> str:
-    sentences = [passage.text[s:e] for s, e in split_sentences(passage.text)] or [passage.text]
-    best = max(sentences, key=lambda s: len(probe & set(_words(s))))
-    return best if len(best) <= limit else best[: limit - 1].rstrip() + "…"
+    spans = split_sentences(passage.text) or [(0, len(passage.text))]
+    start, end = max(spans, key=lambda se: len(probe & set(_words(passage.text[se[0]:se[1]]))))
+    return _quote(passage.text, start, end, limit)
+
+
+def _citation(passage: Passage, quote: str) -> Citation:
+    return Citation(passage.article_id, passage.title, passage.paragraph, quote,
+                    round(passage.dense, 4))
+
+
+def cite_span(passage: Passage, offset: int, length: int, quote_chars: int) -> Citation:
+    """The citation of an answer copied from ``passage`` at ``offset``: its sentence."""
+    return _citation(passage, _sentence_around(passage, offset, length, quote_chars))
+
+
+def find_span(answer: str, passages: Sequence[Passage]) -> tuple[Passage, int] | None:
+    """The first passage that holds ``answer`` verbatim (case-insensitive), and where."""
+    needle = answer.strip().lower()
+    if not needle:
+        return None
+    for passage in passages:
+        at = passage.text.lower().find(needle)
+        if at >= 0:
+            return passage, at
+    return None
 
 
 def cite(
     answer: str, question: str, passages: Sequence[Passage], quote_chars: int
 ) -> list[Citation]:
-    """Citations for an answer: passages it marks with [n], else those that contain it."""
-    marked = [int(n) - 1 for n in _CITATION_MARK.findall(answer)]
-    chosen = [passages[i] for i in dict.fromkeys(marked) if 0 <= i < len(passages)]
-    if not chosen:
-        needle = " ".join(answer.lower().split())
-        chosen = [p for p in passages if needle and needle in " ".join(p.text.lower().split())]
-    if not chosen:
-        answer_words = set(_words(answer))
-        overlap = [(len(answer_words & set(_words(p.text))), p) for p in passages]
-        best = max((n for n, _ in overlap), default=0)
-        chosen = [p for n, p in overlap if n == best and n > 0][:1] or list(passages[:1])
-    probe = set(_words(answer)) | set(_words(question))
-    return [
-        Citation(p.article_id, p.title, p.paragraph, _best_sentence(p, probe, quote_chars),
-                 round(p.dense, 4))
-        for p in chosen
-    ]
+    """Citations from where the answer actually is, never from brackets in the text.
+
+    The passage that holds the answer verbatim, quoting the sentence around it; otherwise the
+    passage sharing most of the answer's words, quoting its best-matching sentence. A "[2]"
+    in the model's output (or copied from an article) chooses nothing.
+    """
+    plain = " ".join(_CITATION_MARK.sub(" ", answer).split())
+    found = find_span(plain, passages)
+    if found is not None:
+        passage, at = found
+        return [cite_span(passage, at, len(plain), quote_chars)]
+    answer_words = set(_words(plain))
+    overlap = [(len(answer_words & set(_words(p.text))), i) for i, p in enumerate(passages)]
+    best = max((n for n, _ in overlap), default=0)
+    chosen = [passages[i] for n, i in overlap if n == best and n > 0][:1] or list(passages[:1])
+    probe = answer_words or set(_words(question))
+    return [_citation(p, _best_sentence(p, probe, quote_chars)) for p in chosen]

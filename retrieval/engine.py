@@ -20,8 +20,9 @@ import numpy as np
 
 from config import Settings
 from retrieval import answer as answering
-from retrieval import prompts
+from retrieval import prompts, reader
 from retrieval import summarize as summarizing
+from retrieval.abstain import SupportGate, wordfreq_zipf
 from retrieval.chunking import Chunk, chunk_paragraphs
 from retrieval.collection import Collection, check_collection_name
 from retrieval.cpu_features import resolve_weight_repacking
@@ -32,13 +33,14 @@ from retrieval.fetch import fetch_url
 from retrieval.llm import (
     LLM,
     Completion,
+    ConstrainedLLM,
     LlamaCppLLM,
     OpenAICompatibleLLM,
     TokenCallback,
     resolve_gguf,
 )
 from retrieval.questions import check_question
-from retrieval.search import SearchParams, hybrid_search, question_support
+from retrieval.search import SearchParams, hybrid_search
 from retrieval.types import Answer, ArticleInfo, IngestResult, Passage, Summary, Turn
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,7 @@ class Engine:
             settings.embedding.model, device=settings.embedding.device,
             batch_size=settings.embedding.batch_size)
         self._llm = llm
+        self._gate: SupportGate | None = None
         # Open collections, least recently used first (see ``_evict_idle``).
         self._collections: OrderedDict[str, Collection] = OrderedDict()
         self._lock = threading.RLock()
@@ -107,10 +110,23 @@ class Engine:
                 self._llm = build_llm(self.settings)
             return self._llm
 
+    @property
+    def gate(self) -> SupportGate:
+        """The abstention decision (its word-frequency list loads on first use)."""
+        with self._lock:
+            if self._gate is None:
+                cfg = self.settings.search
+                self._gate = SupportGate(
+                    wordfreq_zipf(), coverage_weight=cfg.coverage_weight,
+                    name_weight=cfg.name_weight, min_support=cfg.min_support,
+                    min_score=cfg.min_score)
+            return self._gate
+
     def warm_up(self) -> None:
         """Load both models and open the default collection (the bot does this at start)."""
         self.embedder.load()
         self.llm.load()
+        self.gate.weight("the")
         self.collection(self.settings.default_collection)
 
     def close(self) -> None:
@@ -366,14 +382,14 @@ class Engine:
                                collection=collection, article=article)
         timings = {"retrieval_s": time.perf_counter() - started}
         passages, context_tokens = self._fit_context(passages)
-        if not self._supported(query, passages, collection):
+        if not self.gate.supported(query, passages):
             timings["total_s"] = time.perf_counter() - started
             return Answer(answering.ABSTAIN_TEXT, True, [], timings, passages, context_tokens)
+        if self._extractive():
+            return self._ask_extractive(question, passages, history, on_token, started, timings,
+                                        context_tokens)
         completion = self._generate(question, passages, history, on_token)
-        timings["first_token_s"] = timings["retrieval_s"] + (completion.first_token_s or
-                                                             completion.seconds)
-        timings["generation_s"] = completion.seconds
-        timings["tokens"] = completion.tokens
+        self._time_completion(timings, completion)
         text = answering.clean_answer(completion.text) if self._completion_style() else \
             completion.text.strip()
         abstained = answering.is_refusal(text) or (
@@ -385,14 +401,43 @@ class Engine:
         return Answer(answering.ABSTAIN_TEXT if abstained else text, abstained, citations,
                       timings, passages, context_tokens)
 
-    def _supported(self, query: str, passages: list[Passage], collection: str | None) -> bool:
-        """Whether the passages cover the question well enough to ask the model at all."""
-        cfg = self.settings.search
-        if not passages or max(p.dense for p in passages) < cfg.min_score:
-            return False
-        support = question_support(self.collection(collection), query, passages,
-                                   cfg.coverage_weight, cfg.unknown_weight)
-        return support >= cfg.min_support
+    @staticmethod
+    def _time_completion(timings: dict[str, float], completion: Completion) -> None:
+        timings["first_token_s"] = timings["retrieval_s"] + (completion.first_token_s or
+                                                             completion.seconds)
+        timings["generation_s"] = completion.seconds
+        timings["tokens"] = completion.tokens
+
+    def _extractive(self) -> bool:
+        """Base models answer with a phrase copied from the passages (``retrieval.reader``);
+        chat models, and servers that cannot constrain decoding, keep the chat prompt."""
+        return (self.settings.answer.reader == "extract" and self._completion_style()
+                and isinstance(self.llm, ConstrainedLLM))
+
+    def _ask_extractive(self, question: str, passages: list[Passage], history: list[Turn],
+                        on_token: TokenCallback | None, started: float,
+                        timings: dict[str, float], context_tokens: int) -> Answer:
+        cfg = self.settings.answer
+        plan = reader.plan_reading(question, passages, self.gate.weight,
+                                   sentences=cfg.reader_sentences,
+                                   max_words=cfg.max_answer_words, type_match=cfg.type_match)
+        prompt = prompts.completion_prompt_from(question, reader.context_text(plan), history)
+        llm = self.llm
+        assert isinstance(llm, ConstrainedLLM)
+        completion = llm.complete_within(prompt, plan.phrases,
+                                         max_tokens=self.settings.llm.max_tokens,
+                                         on_token=on_token)
+        self._time_completion(timings, completion)
+        text = completion.text.strip()
+        found = reader.locate(text, plan.sentences)
+        abstained = not plan.phrases or answering.is_refusal(text) or \
+            answering.grounding(text, passages) == 0.0
+        citations = [] if abstained else (
+            [answering.cite_span(found[0], found[1], len(text), cfg.quote_chars)] if found
+            else answering.cite(text, question, passages, cfg.quote_chars))
+        timings["total_s"] = time.perf_counter() - started
+        return Answer(answering.ABSTAIN_TEXT if abstained else text, abstained, citations,
+                      timings, passages, context_tokens)
 
     def _completion_style(self) -> bool:
         return self.llm.prompt_style() == "completion"

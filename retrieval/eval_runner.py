@@ -127,6 +127,7 @@ def ask_one(engine: Engine, question: EvalQuestion, collection: str,
         if question.answers else None,
         paragraph_rank=first_rank([p.title == title and _squash(p.text) in paragraph
                                    for p in ranked]),
+        kind=question.kind,
     )
 
 
@@ -142,23 +143,46 @@ def _gold_paragraphs(articles: Sequence[EvalArticle], questions: Sequence[EvalQu
 
 
 def run_eval(engine: Engine, articles_path: Path, questions_path: Path, *, limit: int = 250,
-             seed: int = 0, split_off_topic: bool = False, reuse_index: bool = False,
-             out: IO[str] | None = None, progress: Progress = _no_progress) -> dict[str, Any]:
-    """Run the evaluation with ``engine`` (an ``Engine``); returns the summary dictionary."""
+             seed: int = 0, split_off_topic: bool = False, per_article: bool = False,
+             reuse_index: bool = False, out: IO[str] | None = None,
+             progress: Progress = _no_progress) -> dict[str, Any]:
+    """Run the evaluation with ``engine`` (an ``Engine``); returns the summary dictionary.
+
+    Pooled (the default): every held article in one collection. ``per_article``: each article
+    alone in its own collection, its questions asked there, as on a server that uploaded one
+    article. A question whose ``kind`` is ``off_topic`` counts as off-topic in both shapes.
+    """
     articles = load_articles(articles_path)
     plan = plan_eval(articles, load_questions(questions_path), limit=limit, seed=seed,
                      split_off_topic=split_off_topic)
-    asked = [(q, False) for q in plan.questions] + [(q, True) for q in plan.off_topic]
+    asked = [(q, q.off_topic) for q in plan.questions] + [(q, True) for q in plan.off_topic]
     gold = _gold_paragraphs(articles, [q for q, _ in asked])
-    with eval_collection(engine, index_key(engine.settings, plan.held), reuse_index) as name:
-        ingest_s = ingest_articles(engine, plan.held, name, progress)
-        results: list[QuestionResult] = []
-        for question, off_topic in progress(asked, "ask"):
-            result = ask_one(engine, question, name, gold, off_topic)
-            results.append(result)
-            if out is not None:
-                out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+    results: list[QuestionResult] = []
+    ingest_s = 0.0
+    if per_article:
+        by_id = {a.doc_id: a for a in articles}
+        groups: dict[str, list[tuple[EvalQuestion, bool]]] = {}
+        for question, off_topic in asked:
+            groups.setdefault(question.doc_id, []).append((question, off_topic))
+        shapes = [([by_id[doc_id]], group) for doc_id, group in groups.items() if doc_id in by_id]
+        outer: Progress = progress
+        inner: Progress = _no_progress
+    else:
+        shapes = [(plan.held, asked)]
+        outer, inner = _no_progress, progress
+    kept = None
+    for held, questions in outer(shapes, "articles"):
+        with eval_collection(engine, index_key(engine.settings, held), reuse_index) as name:
+            kept = name if reuse_index and not per_article else None
+            ingest_s += ingest_articles(engine, held, name, inner)
+            for question, off_topic in inner(questions, "ask"):
+                result = ask_one(engine, question, name, gold, off_topic)
+                results.append(result)
+                if out is not None:
+                    out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
     report = summarize_results(results)
-    report.update(articles=len(plan.held), seed=seed, ingest_s=round(ingest_s, 1),
-                  collection=name if reuse_index else None)
+    report.update(articles=sum(len(h) for h, _ in shapes), seed=seed,
+                  shape="per-article" if per_article else "pooled",
+                  ingest_s=round(ingest_s, 1),
+                  collection=kept)
     return report

@@ -118,6 +118,11 @@ class EvalQuestion:
     answers: tuple[str, ...]
     answerable: bool
     paragraph: int
+    kind: str = ""  # news-qa: entity, number, place, event, reason, unanswerable, off_topic
+
+    @property
+    def off_topic(self) -> bool:
+        return self.kind == "off_topic"
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -131,7 +136,8 @@ def load_articles(path: Path) -> list[EvalArticle]:
 
 def load_questions(path: Path) -> list[EvalQuestion]:
     return [EvalQuestion(r["qid"], r["doc_id"], r["question"], tuple(r.get("answers") or ()),
-                         bool(r["answerable"]), int(r.get("paragraph", -1)))
+                         bool(r["answerable"]), int(r.get("paragraph", -1)),
+                         str(r.get("kind") or ""))
             for r in read_jsonl(path)]
 
 
@@ -173,6 +179,7 @@ class QuestionResult:
     context_tokens: int = 0
     answer_rank: int | None = None  # first retrieved passage that contains a gold answer
     paragraph_rank: int | None = None  # first retrieved passage from the gold paragraph
+    kind: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -193,7 +200,7 @@ class QuestionResult:
             "em": self.em if self.answerable else None,
             "f1": round(self.f1, 4) if self.answerable else None,
             "answer_rank": self.answer_rank, "paragraph_rank": self.paragraph_rank,
-            "context_tokens": self.context_tokens, **self.extra,
+            "context_tokens": self.context_tokens, "kind": self.kind or None, **self.extra,
         }
 
 
@@ -239,4 +246,14 @@ def summarize_results(results: Sequence[QuestionResult]) -> dict[str, Any]:
     }
     if off_topic:
         report["abstain_off_topic"] = _share([r.abstained for r in off_topic])
+    report["answered_unanswerable"] = sum(not r.abstained for r in unanswerable)
+    report["answered_off_topic"] = sum(not r.abstained for r in off_topic)
+    kinds = sorted({r.kind for r in answerable if r.kind})
+    if kinds:
+        report["by_kind"] = {
+            kind: {"questions": len(group), "f1": pct(sum(r.f1 for r in group) / len(group)),
+                   "em": pct(sum(r.em for r in group) / len(group)),
+                   "false_abstain": _share([r.abstained for r in group])}
+            for kind in kinds if (group := [r for r in answerable if r.kind == kind])
+        }
     return report

@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from retrieval.errors import ModelError
 
@@ -57,6 +57,14 @@ class LLM(Protocol):
         self, messages: list[Message], *, max_tokens: int, stop: Sequence[str] = (),
         on_token: TokenCallback | None = None,
     ) -> Completion: ...
+
+
+@runtime_checkable
+class ConstrainedLLM(Protocol):
+    """A model that can decode constrained to given phrases (in-process llama.cpp)."""
+
+    def complete_within(self, prompt: str, phrases: Sequence[str], *, max_tokens: int,
+                        on_token: TokenCallback | None = None) -> Completion: ...
 
 
 def _collect(pieces: Iterator[tuple[str, str | None]], on_token: TokenCallback | None
@@ -249,6 +257,31 @@ class LlamaCppLLM:
                 return _collect(((c["choices"][0]["text"], c["choices"][0].get("finish_reason"))
                                  for c in stream), on_token)
             except (RuntimeError, ValueError) as exc:  # llama.cpp decode failures
+                raise ModelError(f"The model failed while answering ({exc}).") from exc
+
+    def complete_within(self, prompt: str, phrases: Sequence[str], *, max_tokens: int,
+                        on_token: TokenCallback | None = None) -> Completion:
+        """Greedy completion in which every token continues one of ``phrases`` and the
+        answer ends (a newline) only where a phrase ends (``retrieval.extract``)."""
+        from llama_cpp import LogitsProcessorList
+
+        from retrieval.extract import build_trie, constrain_to
+
+        with self._lock:
+            llama = self._load_locked()
+
+            def tokenize(text: str) -> list[int]:
+                return list(llama.tokenize(text.encode(), add_bos=False, special=False))
+
+            trie = build_trie(phrases, tokenize, tokenize("\n")[-1])
+            try:
+                stream = llama.create_completion(
+                    prompt, max_tokens=max_tokens, stop=["\n"], temperature=0.0,
+                    stream=True, logits_processor=LogitsProcessorList([constrain_to(trie)]),
+                )
+                return _collect(((c["choices"][0]["text"], c["choices"][0].get("finish_reason"))
+                                 for c in stream), on_token)
+            except (RuntimeError, ValueError) as exc:
                 raise ModelError(f"The model failed while answering ({exc}).") from exc
 
     def chat(self, messages: list[Message], *, max_tokens: int, stop: Sequence[str] = (),

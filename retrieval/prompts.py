@@ -54,6 +54,12 @@ def completion_prompt(question: str, passages: Sequence[Passage], history: Seque
     return f"{_EXAMPLE}Passage: {body}\n{earlier}Question: {question}\nAnswer:"
 
 
+def completion_prompt_from(question: str, context: str, history: Sequence[Turn]) -> str:
+    """The same prompt around ready-made context text (the reader's chosen sentences)."""
+    earlier = "".join(f"Question: {t.question}\nAnswer: {t.answer}\n" for t in history)
+    return f"{_EXAMPLE}Passage: {context}\n{earlier}Question: {question}\nAnswer:"
+
+
 def chat_messages(question: str, passages: Sequence[Passage], history: Sequence[Turn]
                   ) -> list[Message]:
     messages: list[Message] = [{"role": "system", "content": _SYSTEM}]

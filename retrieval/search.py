@@ -1,15 +1,14 @@
-"""Hybrid search: dense (FAISS) and BM25 candidates, fused, then looked up in SQLite; and the
-support score that decides whether the passages answer the question at all."""
+"""Hybrid search: dense (FAISS) and BM25 candidates, fused, then looked up in SQLite.
+
+Whether the passages answer the question at all is decided in ``retrieval.abstain``."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from retrieval.collection import Collection
-from retrieval.indexes import bm25_tokens
 from retrieval.types import Passage
 
 
@@ -75,44 +74,3 @@ def hybrid_search(
         for i in best
         if (c := stored.get(i)) is not None
     ]
-
-
-def _document_frequencies(collection: Collection, words: set[str]) -> tuple[dict[str, int], int]:
-    """How many chunks contain each word (from the BM25 index), and the number of chunks."""
-    retriever = collection.sparse.retriever
-    vocabulary = getattr(retriever, "vocab_dict", None) or {}
-    matrix = getattr(retriever, "scores", None) or {}
-    indptr = matrix.get("indptr") if isinstance(matrix, dict) else None
-    found: dict[str, int] = {}
-    for word in words:
-        column = vocabulary.get(word)
-        if column is None or indptr is None or column + 1 >= len(indptr):
-            found[word] = 0
-        else:
-            found[word] = int(indptr[column + 1] - indptr[column])
-    return found, collection.sparse.size
-
-
-def question_support(collection: Collection, query_text: str, passages: list[Passage],
-                     coverage_weight: float, unknown_weight: float) -> float:
-    """How well the passages cover the question: the abstention score.
-
-    ``best cosine + coverage_weight * (IDF-weighted share of the question's words found in
-    the best passage or its title) - unknown_weight * (share of the question's words that
-    no stored chunk contains)``. A question about an article the bot does not hold names
-    things (rare words) that the passages lack; cosine alone misses that. Calibrated on
-    three SQuAD dev half splits (seeds 7-9): at 4% false abstention it abstains on 94.5% of
-    the questions about articles not held, against 75.5% for the cosine alone.
-    """
-    if not passages:
-        return float("-inf")
-    dense = max(p.dense for p in passages)
-    words = set(bm25_tokens(query_text))
-    if not words:
-        return dense
-    frequencies, chunks = _document_frequencies(collection, words)
-    idf = {w: math.log(1 + (chunks - df + 0.5) / (df + 0.5)) for w, df in frequencies.items()}
-    best = set(bm25_tokens(f"{passages[0].title}\n{passages[0].text}"))
-    coverage = sum(idf[w] for w in words & best) / (sum(idf.values()) or 1.0)
-    unknown = sum(df == 0 for df in frequencies.values()) / len(words)
-    return dense + coverage_weight * coverage - unknown_weight * unknown

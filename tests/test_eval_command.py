@@ -150,3 +150,39 @@ def test_eval_command_prints_the_documented_json(make_settings: Callable[..., Se
     again = CliRunner().invoke(cli, args[:-1])  # table output, reusing the stored index
     assert again.exit_code == 0, again.output
     assert "hit_at_5" in again.stdout and "abstain_off_topic" in again.stdout
+
+
+def test_per_article_eval_asks_each_article_alone_and_reports_each_kind(
+    make_settings: Callable[..., Settings], tmp_path: Path,
+) -> None:
+    kinds = {"q1": "entity", "q2": "number", "q3": "number", "q4": "unanswerable",
+             "q5": "off_topic"}
+    articles, questions = tmp_path / "a.jsonl", tmp_path / "q.jsonl"
+    articles.write_text("".join(json.dumps(a) + "\n" for a in ARTICLES))
+    questions.write_text("".join(json.dumps({**q, "kind": kinds[q["qid"]]}) + "\n"
+                                 for q in QUESTIONS))
+    replies = {"Whose company designed the Eiffel Tower?": "Gustave Eiffel",
+               "When was the Eiffel Tower completed?": "March 1889",
+               "How long was Catania airport closed?": "Sunday",
+               "Which airport reopened after two days?": "Catania airport",
+               "Who painted the Eiffel Tower red?": "Picasso"}
+    # Four passages per question: pooled, a question would also get the other article's.
+    engine = Engine(make_settings(**{"search.min_support": -10.0, "search.top_k": 4}),
+                    llm=ScriptedLLM(replies))
+    out = tmp_path / "out.jsonl"
+    with out.open("w") as handle:
+        report = run_eval(engine, articles, questions, limit=5, seed=0, per_article=True,
+                          out=handle)
+    assert report["shape"] == "per-article" and report["articles"] == 2
+    assert report["off_topic"] == 1 and report["unanswerable"] == 1
+    assert report["abstain_off_topic"] == 100.0  # "Picasso" is not in the passages
+    assert report["answered_unanswerable"] == 1 and report["answered_off_topic"] == 0
+    assert report["by_kind"]["entity"]["f1"] == 100.0
+    assert report["by_kind"]["number"]["f1"] == 50.0 and report["by_kind"]["number"]["em"] == 50.0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {r["kind"] for r in records} == set(kinds.values())
+    doc_of = {q["qid"]: q["doc_id"] for q in QUESTIONS}
+    for record in records:  # each article was alone in its collection
+        own = next(a["text"] for a in ARTICLES if a["doc_id"] == doc_of[record["qid"]])
+        assert record["contexts"] and all(c in own for c in record["contexts"]), record
+    assert not [p for p in (engine.settings.data_dir / "collections").glob("eval-*")]

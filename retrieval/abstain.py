@@ -1,0 +1,118 @@
+"""Whether the retrieved passages answer the question at all: the abstention decision.
+
+It must behave the same on a server with one five-chunk article and on one with thousands
+of articles, so nothing here is computed from the collection. A question word weighs by its
+rarity in English at large (the ``wordfreq`` list, offline): "sourdough" or "Bessent" weigh
+a lot, "take" or "place" little, whatever the collection holds. The support score is
+
+    best cosine + coverage_weight * (rarity-weighted share of the question's words found in
+    the passages or their titles) - name_weight * (share of the question's names and numbers
+    that no passage has)
+
+and the model is asked only when it reaches ``min_support``. A question about something the
+articles do not hold names rare things the passages lack; one in the user's own words still
+shares its rare words (the names, the topic) with the passage that answers it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from retrieval.indexes import bm25_tokens
+from retrieval.spans import stem
+from retrieval.types import Passage
+
+# Zipf frequency (log10 of occurrences per billion words) of the rarest common word that
+# still weighs something: "the" is 7.7, "take" 6.2, "talks" 5.0, "tariffs" 3.9.
+_CEILING = 7.0
+_FLOOR_WEIGHT = 0.5  # words of the highest frequency still count a little
+_UNKNOWN_ZIPF = 1.0  # words the list lacks: names, typos, numbers
+_NAME = re.compile(r"\b(?:[A-Z][\w'’.-]*[a-z0-9][\w'’.-]*|[A-Z]{2,}|\d[\d,.]*)\b")
+_QUESTION_WORDS = frozenset(
+    "what who whom whose which when where why how is are was were do does did can could will "
+    "would should has have had in on at for of according".split())
+
+ZipfLookup = Callable[[str], float]
+
+
+def wordfreq_zipf() -> ZipfLookup:
+    """The English Zipf-frequency lookup of the ``wordfreq`` package (offline, ~10 ms load)."""
+    from wordfreq import zipf_frequency
+
+    return lambda word: float(zipf_frequency(word, "en"))
+
+
+
+
+def names_and_numbers(question: str) -> list[str]:
+    """Capitalised words (not the question's first word) and numbers, lower-cased."""
+    found = []
+    for match in _NAME.finditer(question):
+        word = match.group().strip(".,'’")
+        if match.start() == 0 or word.lower() in _QUESTION_WORDS:
+            continue
+        tokens = bm25_tokens(word)
+        if tokens:
+            found.append(tokens[0])
+    return found
+
+
+@dataclass(frozen=True)
+class Support:
+    """The parts of the support score, kept for evaluation and logs."""
+
+    dense: float
+    coverage: float
+    missing_names: float
+    score: float
+
+
+class SupportGate:
+    """Scores how well passages cover a question; built once, shared by every question."""
+
+    def __init__(self, zipf: ZipfLookup, *, coverage_weight: float, name_weight: float,
+                 min_support: float, min_score: float):
+        self._weight = lru_cache(maxsize=65536)(self._rarity(zipf))
+        self.coverage_weight = coverage_weight
+        self.name_weight = name_weight
+        self.min_support = min_support
+        self.min_score = min_score
+
+    @staticmethod
+    def _rarity(zipf: ZipfLookup) -> Callable[[str], float]:
+        def weight(word: str) -> float:
+            frequency = zipf(word) or _UNKNOWN_ZIPF
+            return max(_FLOOR_WEIGHT, _CEILING - frequency)
+
+        return weight
+
+    def weight(self, word: str) -> float:
+        return float(self._weight(word))
+
+    def support(self, question: str, passages: Sequence[Passage]) -> Support:
+        if not passages:
+            return Support(-1.0, 0.0, 1.0, float("-inf"))
+        dense = max(p.dense for p in passages)
+        words = list(dict.fromkeys(bm25_tokens(question)))
+        if not words:
+            return Support(dense, 0.0, 0.0, dense)
+        seen: set[str] = set()
+        for passage in passages:
+            seen.update(bm25_tokens(f"{passage.title}\n{passage.text}"))
+        stems = {stem(w) for w in seen}
+        found = [w in seen or stem(w) in stems for w in words]
+        weights = [self.weight(w) for w in words]
+        coverage = sum(w for w, hit in zip(weights, found) if hit) / sum(weights)
+        names = names_and_numbers(question)
+        missing = (sum(n not in seen and stem(n) not in stems for n in names) / len(names)
+                   if names else 0.0)
+        score = dense + self.coverage_weight * coverage - self.name_weight * missing
+        return Support(dense, coverage, missing, score)
+
+    def supported(self, question: str, passages: Sequence[Passage]) -> bool:
+        if not passages or max(p.dense for p in passages) < self.min_score:
+            return False
+        return self.support(question, passages).score >= self.min_support

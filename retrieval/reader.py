@@ -1,0 +1,107 @@
+"""The completion-style answer path: pick the sentences, then a phrase copied from them.
+
+1. Rank the retrieved passages' sentences by how many of the question's rare words they
+   share (``retrieval.spans.rank_sentences``) and keep the best ``sentences``.
+2. Prompt the base model with the worked examples and only those sentences (a short prompt:
+   faster, and the 270M model picks spans far better in one right sentence than in two
+   passages).
+3. Let it answer, each token constrained to continue a phrase of those sentences
+   (``retrieval.extract``): the phrases of the asked-for type when the question word says
+   one (who → names, how many → numbers, when → dates, where → places) and the sentences
+   have some, else any run of up to ``max_words`` words that is not just the question's
+   own words.
+The answer is then verbatim in a known sentence, which the citation quotes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from retrieval.extract import word_spans
+from retrieval.spans import (
+    FUNCTION_WORDS,
+    AnswerType,
+    Sentence,
+    answer_type,
+    candidates_in,
+    content_words,
+    rank_sentences,
+    sentences_of,
+    stem,
+)
+from retrieval.types import Passage, Turn
+
+Weight = Callable[[str], float]
+
+# Where-answers in news are as often "online", "in arcades" or "western Kenya" as a
+# capitalised place name, so places get the plain phrases.
+_TYPED = ("number", "date", "person")
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """What the model is shown and what it may answer."""
+
+    kind: AnswerType
+    sentences: list[Sentence]  # in prompt order: the best one last
+    phrases: list[str]
+
+
+
+
+def _echoes_question(phrase: str, asked: set[str]) -> bool:
+    words = content_words(phrase)
+    return not words or all(stem(w) in asked for w in words)
+
+
+def _filler(word: str) -> bool:
+    """A clause's first word that starts no answer: a capitalised function word."""
+    return word.strip("\"'“‘(").lower().split("'")[0].split("’")[0] in FUNCTION_WORDS
+
+
+def plan_reading(question: str, passages: Sequence[Passage], weight: Weight, *,
+                 sentences: int, max_words: int, type_match: bool) -> ReadPlan:
+    kind = answer_type(question)
+    if sentences > 0:
+        ranked = rank_sentences(question, passages, weight, kind if type_match else "")
+        chosen = list(reversed(ranked[:sentences]))
+    else:  # the whole passages, the best one last
+        chosen = sorted(sentences_of(passages), key=lambda s: (-s.rank, s.start))
+    asked = {stem(w) for w in content_words(question)}
+    phrases: list[str] = []
+    if type_match and kind in (*_TYPED, "reason"):
+        phrases = [c.text for s in chosen for c in candidates_in(s, kind, question)]
+    if not phrases:
+        limit = max_words * 2 if kind == "reason" else max_words
+        phrases = [p for s in chosen for p in word_spans(s.text, limit, _filler)
+                   if not _echoes_question(p, asked)]
+    return ReadPlan(kind, chosen, list(dict.fromkeys(phrases)))
+
+
+def locate(answer: str, sentences: Sequence[Sentence]) -> tuple[Passage, int] | None:
+    """The passage and offset of ``answer`` in the prompt's sentences, best sentence first."""
+    needle = answer.strip().lower()
+    if not needle:
+        return None
+    for sentence in reversed(sentences):
+        at = sentence.text.lower().find(needle)
+        if at >= 0:
+            return sentence.passage, sentence.start + at
+    return None
+
+
+def context_text(plan: ReadPlan) -> str:
+    """The sentences as the prompt shows them: one passage per line, the best one last."""
+    lines: list[list[str]] = []
+    previous = None
+    for sentence in plan.sentences:
+        if sentence.passage is not previous:
+            lines.append([])
+            previous = sentence.passage
+        lines[-1].append(" ".join(sentence.text.split()))
+    return "\n".join(" ".join(line) for line in lines)
+
+
+def history_text(history: Sequence[Turn]) -> str:
+    return "".join(f"Question: {t.question}\nAnswer: {t.answer}\n" for t in history)

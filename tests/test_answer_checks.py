@@ -1,0 +1,58 @@
+"""The answer check and the citations, on fixed passages (no model)."""
+
+from __future__ import annotations
+
+from retrieval.answer import cite, grounding
+from retrieval.types import Passage
+
+
+def _passage(text: str, article_id: int = 1, title: str = "Talks", paragraph: int = 0
+             ) -> Passage:
+    return Passage(chunk_id=article_id * 10 + paragraph, article_id=article_id, title=title,
+                   paragraph=paragraph, start=0, end=len(text), text=text, score=1.0,
+                   dense=0.5)
+
+
+DATED = _passage("The talks open in Geneva on 12 March 2024, officials said.")
+
+
+def test_a_number_is_not_supported_by_a_longer_number_that_starts_with_it() -> None:
+    assert grounding("20", [DATED]) == 0.0
+    assert grounding("2", [DATED]) == 0.0
+    assert grounding("12 March 2024", [DATED]) == 1.0
+
+
+def test_a_decade_supports_its_year_and_inflections_support_their_stem() -> None:
+    decade = _passage("Jazz spread across Europe in the 1950s as bands toured.")
+    assert grounding("1950", [decade]) == 1.0
+    assert grounding("band tour", [decade]) == 1.0
+    assert grounding("Europ", [decade]) == 0.0  # a cut-off word is not a word of the passage
+
+
+def test_an_answer_of_stop_words_only_is_not_grounded() -> None:
+    assert grounding("No", [DATED]) == 0.0
+    assert grounding("It was", [DATED]) == 0.0
+
+
+def test_a_bracket_in_the_answer_does_not_choose_the_citation() -> None:
+    quoting = _passage("Officials said the minister resigned [2] after the vote on Friday.",
+                       article_id=1, title="Minister quits")
+    other = _passage("The football club signed a new striker for the season.",
+                     article_id=2, title="Transfer news")
+    cited = cite("resigned [2]", "What did the minister do?", [quoting, other], 160)
+    assert [c.article_id for c in cited] == [1]
+    assert "resigned" in cited[0].quote
+
+
+def test_the_citation_quotes_the_sentence_that_holds_the_answer() -> None:
+    passage = _passage("China signalled it is ready to talk. He Lifeng will meet Scott Bessent "
+                       "in Switzerland. Analysts expect hard bargaining.")
+    cited = cite("Switzerland", "Where will they meet?", [passage], 160)
+    assert cited[0].quote == "He Lifeng will meet Scott Bessent in Switzerland."
+
+
+def test_a_long_sentence_is_cut_around_the_answer() -> None:
+    text = ("The committee, which met for " + "many long hours " * 12 +
+            "before agreeing, finally chose Oslo as the host city.")
+    cited = cite("Oslo", "Which city was chosen?", [_passage(text)], 60)
+    assert "Oslo" in cited[0].quote and len(cited[0].quote) <= 60
