@@ -102,7 +102,8 @@ class AnswerSettings(_Section):
     require_grounded_answer: bool = True
     min_grounding: float = Field(0.5, ge=0.0, le=1.0)
     quote_chars: int = Field(160, ge=20)
-    reader: Literal["extract", "generate"] = "extract"
+    reader: Literal["extract", "generate"] = "generate"
+    extract_fallback: bool = True
     reader_sentences: int = Field(0, ge=0, le=20)
     type_match: bool = True
     max_answer_words: int = Field(8, ge=1, le=40)

@@ -395,6 +395,11 @@ class Engine:
         abstained = answering.is_refusal(text) or (
             self.settings.answer.require_grounded_answer
             and answering.grounding(text, passages) < self.settings.answer.min_grounding)
+        if abstained and self._can_extract() and self.settings.answer.extract_fallback:
+            # The gate said the passages cover the question but the free answer was not in
+            # them: answer with a phrase copied from them instead of refusing.
+            return self._ask_extractive(question, passages, history, on_token, started,
+                                        timings, context_tokens)
         citations = [] if abstained else answering.cite(
             text, question, passages, self.settings.answer.quote_chars)
         timings["total_s"] = time.perf_counter() - started
@@ -411,8 +416,10 @@ class Engine:
     def _extractive(self) -> bool:
         """Base models answer with a phrase copied from the passages (``retrieval.reader``);
         chat models, and servers that cannot constrain decoding, keep the chat prompt."""
-        return (self.settings.answer.reader == "extract" and self._completion_style()
-                and isinstance(self.llm, ConstrainedLLM))
+        return self.settings.answer.reader == "extract" and self._can_extract()
+
+    def _can_extract(self) -> bool:
+        return self._completion_style() and isinstance(self.llm, ConstrainedLLM)
 
     def _ask_extractive(self, question: str, passages: list[Passage], history: list[Turn],
                         on_token: TokenCallback | None, started: float,
