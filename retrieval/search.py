@@ -37,14 +37,15 @@ def hybrid_search(
     allowed: np.ndarray | None = None,
 ) -> list[Passage]:
     """The ``params.k`` best passages; ``Passage.dense`` is the exact cosine to the query."""
-    dense_scores, dense_ids = collection.dense.search(query_vector, params.candidates, allowed)
-    sparse_scores, sparse_ids = collection.sparse.search(query_text, params.candidates, allowed)
+    view = collection.view()  # one version of both indexes for the whole search
+    dense_scores, dense_ids = view.dense.search(query_vector, params.candidates, allowed)
+    sparse_scores, sparse_ids = view.sparse.search(query_text, params.candidates, allowed)
     union = list(dict.fromkeys([*map(int, dense_ids), *map(int, sparse_ids)]))
     if not union:
         return []
     cosine = dict(zip(map(int, dense_ids), map(float, dense_scores)))
     missing = [i for i in union if i not in cosine]
-    cosine.update(zip(missing, map(float, collection.dense.similarity(query_vector, missing))))
+    cosine.update(zip(missing, map(float, view.dense.similarity(query_vector, missing))))
 
     if params.fusion == "rrf":
         fused = _rrf([dense_ids, sparse_ids], params.rrf_k)
