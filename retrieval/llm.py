@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from retrieval.cpu_features import resolve_weight_repacking
 from retrieval.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -179,11 +180,13 @@ class LlamaCppLLM:
     def __init__(
         self, model_path: Path, *, n_ctx: int = 2048, n_threads: int = 0, n_gpu_layers: int = 0,
         temperature: float = 0.0, style: Literal["auto", "completion", "chat"] = "auto",
-        repack_weights: bool = True,
+        repack_weights: bool | None = None,
     ):
         self.path = model_path
-        # False on CPUs where llama.cpp's AMX repacking crashes (see retrieval.cpu_features).
-        self.repack_weights = repack_weights
+        # False on CPUs where llama.cpp's AMX repacking crashes (see retrieval.cpu_features);
+        # None decides for this machine, as llm.repack_weights = "auto" does.
+        self.repack_weights = (resolve_weight_repacking("auto") if repack_weights is None
+                               else repack_weights)
         self.name = model_path.name
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
