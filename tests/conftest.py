@@ -51,8 +51,16 @@ def make_settings(tmp_path: Path, models_dir: Path) -> Callable[..., Settings]:
 def make_engine(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Engine]]:
     engines: list[Engine] = []
 
-    def build(**overrides: Any) -> Engine:
-        engine = Engine(make_settings(**overrides))
+    def build(wrap_llm: Callable[[Any], Any] | None = None, **overrides: Any) -> Engine:
+        """``wrap_llm(real)`` puts a test double (e.g. ``QueuedLLM(real=real)``) around the
+        real packaged model, injected through ``Engine(llm=...)``."""
+        settings = make_settings(**overrides)
+        llm = None
+        if wrap_llm is not None:
+            from retrieval.engine import build_llm
+
+            llm = wrap_llm(build_llm(settings))
+        engine = Engine(settings, llm=llm)
         engines.append(engine)
         return engine
 

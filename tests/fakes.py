@@ -108,6 +108,20 @@ class QueuedLLM:
         text = "\n".join(m["content"] for m in messages)
         return self._answer(text, "chat", messages, max_tokens, stop, on_token)
 
+    def complete_within(self, prompt: str, phrases: Sequence[str], *, max_tokens: int,
+                        on_token: TokenCallback | None = None) -> Completion:
+        """Constrained decoding (``retrieval.extract``): the real model's when it has one and
+        nothing is queued, else the queued reply or, without one, the first phrase."""
+        with self._lock:
+            queued = bool(self.queue)
+        if not queued and self.real is not None and hasattr(self.real, "complete_within"):
+            result: Completion = self.real.complete_within(
+                prompt, phrases, max_tokens=max_tokens, on_token=on_token)
+            return result
+        if not queued and self.default is None and self.real is None:
+            return self._stream(phrases[0] if phrases else "", on_token)
+        return self._answer(prompt, "complete", prompt, max_tokens, ("\n",), on_token)
+
     def _answer(self, text: str, method: str, request: Any, max_tokens: int,
                 stop: Sequence[str], on_token: TokenCallback | None) -> Completion:
         with self._lock:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fakes import QueuedLLM
 
 from bot.cli import cli
 from config import Settings
 from retrieval.engine import Engine
 from retrieval.eval_runner import index_key, plan_eval, run_eval
 from retrieval.evaluation import load_articles, load_questions
-from retrieval.llm import Completion, Message, PromptStyle, TokenCallback
 
 ARTICLES = [
     {"doc_id": "tower", "title": "Eiffel Tower",
@@ -49,34 +49,14 @@ def data(tmp_path: Path) -> tuple[Path, Path]:
     return articles, questions
 
 
-class ScriptedLLM:
+def scripted(replies: dict[str, str]) -> QueuedLLM:
     """Answers by question: the test knows every reply, so it knows every score."""
 
-    name = "scripted"
-
-    def __init__(self, replies: dict[str, str]):
-        self.replies = replies
-
-    def load(self) -> None:
-        pass
-
-    def prompt_style(self) -> PromptStyle:
-        return "completion"
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-    def complete(self, prompt: str, *, max_tokens: int, stop: Sequence[str] = (),
-                 on_token: TokenCallback | None = None, **kwargs: object) -> Completion:
+    def reply(prompt: str) -> str:
         question = prompt.rsplit("Question:", 1)[1].split("\n", 1)[0].strip()
-        text = " " + self.replies.get(question, "nothing")
-        if on_token is not None:
-            on_token(text)
-        return Completion(text, 2, 0.01, 0.005, "stop")
+        return replies.get(question, "nothing")
 
-    def chat(self, messages: list[Message], *, max_tokens: int, stop: Sequence[str] = (),
-             on_token: TokenCallback | None = None) -> Completion:
-        raise AssertionError("a completion-style model is never asked to chat")
+    return QueuedLLM(default=reply)
 
 
 def test_the_runner_scores_known_replies(make_settings: Callable[..., Settings],
@@ -89,7 +69,7 @@ def test_the_runner_scores_known_replies(make_settings: Callable[..., Settings],
         "Who painted the Eiffel Tower red?": "Picasso",  # not in the passages: abstains
     }
     # The support gate is tuned on real data; off here, only the scripted replies decide.
-    engine = Engine(make_settings(**{"search.min_support": -10.0}), llm=ScriptedLLM(replies))
+    engine = Engine(make_settings(**{"search.min_support": -10.0}), llm=scripted(replies))
     out = tmp_path / "out.jsonl"
     with out.open("w") as handle:
         report = run_eval(engine, *data, limit=5, seed=0, out=handle)
@@ -168,7 +148,7 @@ def test_per_article_eval_asks_each_article_alone_and_reports_each_kind(
                "Who painted the Eiffel Tower red?": "Picasso"}
     # Four passages per question: pooled, a question would also get the other article's.
     engine = Engine(make_settings(**{"search.min_support": -10.0, "search.top_k": 4}),
-                    llm=ScriptedLLM(replies))
+                    llm=scripted(replies))
     out = tmp_path / "out.jsonl"
     with out.open("w") as handle:
         report = run_eval(engine, articles, questions, limit=5, seed=0, per_article=True,

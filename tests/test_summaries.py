@@ -9,13 +9,14 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from fakes import QueuedLLM
 
 from config import load_settings
 from retrieval import faithfulness as fa
 from retrieval.compress import Shortening, shorten, trim
 from retrieval.evaluation import EvalArticle
 from retrieval.extractive import Selection, article_sentences, select
-from retrieval.llm import Completion, Message, PromptStyle, TokenCallback
+from retrieval.llm import PromptStyle
 from retrieval.summarize import cache_key, decode, encode, summarize_article
 from retrieval.summary_eval import score, summary_lines
 
@@ -50,37 +51,15 @@ def hashed_embed(texts: Sequence[str]) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-9)
 
 
-class ScriptedLLM:
-    """Answers each shortening request from ``replies`` (by a word of the sentence)."""
+def scripted(replies: dict[str, str], style: PromptStyle = "completion") -> QueuedLLM:
+    """Answers each shortening request from ``replies`` (by a word of the sentence asked
+    about: the text after the prompt's last "Sentence:")."""
 
-    name = "scripted"
+    def reply(prompt: str) -> str:
+        sentence = prompt.rsplit("Sentence:", 1)[-1]
+        return " " + next((r for key, r in replies.items() if key in sentence), "")
 
-    def __init__(self, replies: dict[str, str], style: PromptStyle = "completion"):
-        self.replies = replies
-        self.style = style
-        self.prompts: list[str] = []
-
-    def load(self) -> None:
-        pass
-
-    def prompt_style(self) -> PromptStyle:
-        return self.style
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split()) * 2
-
-    def _reply(self, sentence: str) -> Completion:
-        self.prompts.append(sentence)
-        text = next((r for key, r in self.replies.items() if key in sentence), "")
-        return Completion(" " + text, len(text.split()), 0.01, 0.01, "stop")
-
-    def complete(self, prompt: str, *, max_tokens: int, stop: Sequence[str] = (),
-                 on_token: TokenCallback | None = None) -> Completion:
-        return self._reply(prompt.rsplit("Sentence:", 1)[1])
-
-    def chat(self, messages: list[Message], *, max_tokens: int, stop: Sequence[str] = (),
-             on_token: TokenCallback | None = None) -> Completion:
-        return self._reply(messages[-1]["content"])
+    return QueuedLLM(style=style, default=reply)
 
 
 RULES = Shortening(min_words=18, max_words=40, min_content_share=0.8, max_tokens=160)
@@ -123,17 +102,17 @@ def test_title_echoes_and_duplicates_are_told_apart_from_new_facts() -> None:
 def test_a_faithful_shortening_is_kept_and_an_invented_one_is_replaced_by_the_sentence(
     style: PromptStyle,
 ) -> None:
-    good = ScriptedLLM({"Riverton": "Riverton's council approved a $4.5m plan to rebuild the "
+    good = scripted({"Riverton": "Riverton's council approved a $4.5m plan to rebuild the "
                                     "old harbour bridge."}, style)
     text, compressed = shorten(good, LEAD, TITLE, RULES)
     assert compressed and text.startswith("Riverton's council approved a $4.5m plan")
-    bad = ScriptedLLM({"Riverton": "Mayor Colin Salmon approved a $9m bridge plan."}, style)
+    bad = scripted({"Riverton": "Mayor Colin Salmon approved a $9m bridge plan."}, style)
     text, compressed = shorten(bad, LEAD, TITLE, RULES)
     assert not compressed and text == LEAD
 
 
 def test_a_shortening_that_only_repeats_the_title_is_not_kept() -> None:
-    llm = ScriptedLLM({"Riverton": "Council approves harbour bridge rebuild."})
+    llm = scripted({"Riverton": "Council approves harbour bridge rebuild."})
     assert shorten(llm, LEAD, TITLE, RULES) == (LEAD, False)
 
 
@@ -175,7 +154,7 @@ def _settings(**overrides: object):  # type: ignore[no-untyped-def]
 
 
 def test_a_long_summary_follows_the_bullet_rules_and_streams_its_points() -> None:
-    llm = ScriptedLLM({"Riverton": "Riverton's council approved a $4.5m plan to rebuild the "
+    llm = scripted({"Riverton": "Riverton's council approved a $4.5m plan to rebuild the "
                                    "old harbour bridge.",
                        "Engineers": "Engineers from the firm Castell & Rowe found cracks."})
     streamed: list[str] = []
@@ -196,17 +175,18 @@ def test_a_long_summary_follows_the_bullet_rules_and_streams_its_points() -> Non
 
 
 def test_a_base_model_is_not_asked_to_shorten_unless_compress_is_on() -> None:
-    llm = ScriptedLLM({"Riverton": "Riverton's council approved a $4.5m plan to rebuild the "
-                                   "old harbour bridge."})
+    replies = {"Riverton": "Riverton's council approved a $4.5m plan to rebuild the old "
+                           "harbour bridge."}
+    llm = scripted(replies)
     points = summarize_article(llm, hashed_embed, _settings(), TITLE, PARAGRAPHS, "long", None)
     assert llm.prompts == [] and not any(p.compressed for p in points)
-    chat = ScriptedLLM(llm.replies, "chat")
+    chat = scripted(replies, "chat")
     points = summarize_article(chat, hashed_embed, _settings(), TITLE, PARAGRAPHS, "long", None)
     assert chat.prompts and points[0].compressed
 
 
 def test_a_short_summary_is_one_or_two_sentences() -> None:
-    llm = ScriptedLLM({})
+    llm = scripted({})
     points = summarize_article(llm, hashed_embed, _settings(), TITLE, PARAGRAPHS, "short", None)
     assert 1 <= len(points) <= 2
     assert points[0].text == LEAD
@@ -218,7 +198,7 @@ def test_the_cache_key_changes_with_the_summary_settings_and_old_rows_are_not_re
     assert cache_key(_settings(**{"summary.method": "centrality"}), "model.gguf") != base
     assert cache_key(_settings(**{"summary.max_points": 5}), "model.gguf") != base
     assert decode("- an old summary line") is None
-    points = summarize_article(ScriptedLLM({}), hashed_embed, _settings(), TITLE, PARAGRAPHS,
+    points = summarize_article(scripted({}), hashed_embed, _settings(), TITLE, PARAGRAPHS,
                                "long", None)
     assert decode(encode(points)) == points
 

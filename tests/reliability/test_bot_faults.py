@@ -5,55 +5,21 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from fakediscord import FakeDiscord, FakeInteraction
 from fakediscord.articlebot import running_articlebot
+from fakes import QueuedLLM
 
 from bot.discordbot.client import APOLOGY
 from retrieval.engine import SAMPLE_NAME, Engine, sample_article_bytes
 from retrieval.errors import ModelError
-from retrieval.llm import LLM, Completion
 
 from .discordkit import QUESTION, SAMPLE_TITLE, assert_nobody_pinged, finished, is_one_sentence
 
 BROKE_OFF_INSIDE = "The model server at http://gpu-box:8000/v1 broke off mid-answer."
 BROKE_OFF = "The model server broke off mid-answer."  # members never see its address
-
-
-class FailingMidStream:
-    """The real model, except that the next calls stream two tokens, pause long enough for
-    the bot to show them, then raise the queued exceptions (one per call)."""
-
-    def __init__(self, real: LLM) -> None:
-        self.real = real
-        self.failures: list[BaseException] = []
-        self.failed = threading.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-    def _generate(self, method: str, prompt: Any, kwargs: dict[str, Any]) -> Completion:
-        if self.failures:
-            error = self.failures.pop(0)
-            on_token = kwargs.get("on_token")
-            if on_token is not None:
-                on_token("He")
-                on_token(" Li")
-            time.sleep(0.8)  # the partial answer gets shown meanwhile
-            self.failed.set()
-            raise error
-        result: Completion = getattr(self.real, method)(prompt, **kwargs)
-        return result
-
-    def complete(self, prompt: str, **kwargs: Any) -> Completion:
-        return self._generate("complete", prompt, kwargs)
-
-    def chat(self, messages: list[Any], **kwargs: Any) -> Completion:
-        return self._generate("chat", messages, kwargs)
 
 
 def previews(inter: FakeInteraction) -> list[str]:
@@ -62,25 +28,28 @@ def previews(inter: FakeInteraction) -> list[str]:
 
 async def test_a_model_failing_mid_answer_ends_that_message_and_the_queue_keeps_serving(
     fake_discord: FakeDiscord, make_engine: Callable[..., Engine],
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Summaries ask the model to shorten every sentence here, so a summary meets the fault too.
-    engine = make_engine(**{"discord.cooldown_s": 0, "discord.edit_interval_s": 0.2,
+    # The real model, except that queued failures stream "He Li", pause long enough for the
+    # bot to show it, then raise (one per call).
+    engine = make_engine(wrap_llm=lambda real: QueuedLLM(real=real, partial="He Li",
+                                                         pause_s=0.8),
+                         **{"discord.cooldown_s": 0, "discord.edit_interval_s": 0.2,
                             "summary.compress": "on", "summary.compress_min_words": 1})
     fake = fake_discord
     guild = fake.add_guild("Newsroom")
     alice, bob, carol, dave = (guild.add_member(n) for n in ("alice", "bob", "carol", "dave"))
     engine.ingest_bytes(sample_article_bytes(), SAMPLE_NAME, collection=f"guild-{guild.id}")
-    flaky = FailingMidStream(engine.llm)
-    monkeypatch.setattr(engine, "_llm", flaky)
+    flaky = engine.llm
+    assert isinstance(flaky, QueuedLLM)
     caplog.set_level(logging.INFO, logger="articlebot.discord")
 
     async with running_articlebot(fake, engine.settings, engine) as bot:
         # Hold the worker so that three questions queue up in a known order behind it.
         gate = threading.Event()
         bot.worker.submit(lambda: gate.wait(60))
-        flaky.failures = [ModelError(BROKE_OFF_INSIDE),
-                          RuntimeError("CUDA error: illegal memory access")]
+        flaky.push(ModelError(BROKE_OFF_INSIDE), RuntimeError("CUDA error: illegal memory access"))
         inters = []
         for user in (alice, bob, carol):
             inter = await fake.slash(guild, user, "ask", {"question": QUESTION})
@@ -101,21 +70,21 @@ async def test_a_model_failing_mid_answer_ends_that_message_and_the_queue_keeps_
 
         # A failing answer to a mention ends the same way, in its thread; then the next
         # question (same user) and a summary are served.
-        flaky.failures = [ModelError(BROKE_OFF_INSIDE)]
+        flaky.push(ModelError(BROKE_OFF_INSIDE))
         await fake.send_message(guild, dave, f"{fake.bot_user.mention} {QUESTION}")
         reply = await fake.wait_for_message(None, lambda m: m["content"] == BROKE_OFF,
                                             timeout=60)
         assert reply["edit_history"], reply  # it had shown the partial answer first
         again = await fake.slash(guild, alice, "ask", {"question": QUESTION})
         assert "He Lifeng" in (await again.wait_done(finished, timeout=120)).content
-        flaky.failures = [ModelError(BROKE_OFF_INSIDE)]
+        flaky.push(ModelError(BROKE_OFF_INSIDE))
         summary = await fake.slash(guild, bob, "summary", {})
         assert (await summary.wait_done(finished, timeout=120)).content == BROKE_OFF
         summary = await fake.slash(guild, bob, "summary", {})
         text = (await summary.wait_done(finished, timeout=180)).content
         assert text.startswith(f"**Summary of {SAMPLE_TITLE}**") and "(cached)" not in text
 
-    assert is_one_sentence(BROKE_OFF) and not flaky.failures
+    assert is_one_sentence(BROKE_OFF) and not flaky.queue
     # The unexpected failure was logged with its context and traceback.
     [record] = [r for r in caplog.records if r.getMessage().startswith("unexpected error")]
     assert f"/ask guild={guild.id}" in record.getMessage() and record.exc_info
