@@ -388,18 +388,24 @@ class Engine:
         if self._extractive():
             return self._ask_extractive(question, passages, history, on_token, started, timings,
                                         context_tokens)
-        completion = self._generate(question, passages, history, on_token)
+        # With the extraction fallback, a free answer that fails the check is replaced, so it
+        # is held back rather than streamed: the reader never sees a rejected answer.
+        fallback = self.settings.answer.extract_fallback and self._can_extract()
+        completion = self._generate(question, passages, history,
+                                    None if fallback else on_token)
         self._time_completion(timings, completion)
         text = answering.clean_answer(completion.text) if self._completion_style() else \
             completion.text.strip()
         abstained = answering.is_refusal(text) or (
             self.settings.answer.require_grounded_answer
             and answering.grounding(text, passages) < self.settings.answer.min_grounding)
-        if abstained and self._can_extract() and self.settings.answer.extract_fallback:
+        if abstained and fallback:
             # The gate said the passages cover the question but the free answer was not in
             # them: answer with a phrase copied from them instead of refusing.
             return self._ask_extractive(question, passages, history, on_token, started,
                                         timings, context_tokens)
+        if fallback and not abstained and on_token is not None:
+            on_token(text)
         citations = [] if abstained else answering.cite(
             text, question, passages, self.settings.answer.quote_chars)
         timings["total_s"] = time.perf_counter() - started

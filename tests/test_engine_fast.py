@@ -79,10 +79,27 @@ def test_bad_input_is_one_error_and_stores_nothing(engine: Engine) -> None:
 def test_a_model_failing_mid_answer_is_one_model_error(fast_engine: Callable[..., Engine]) -> None:
     llm = QueuedLLM(ModelError("The model server broke off mid-answer."))
     # The retrieval gate is calibrated for MiniLM's scores: off here, the model must be asked.
-    engine = fast_engine(llm=llm, **{"search.min_score": -1.0, "search.min_support": -10.0})
+    # Live streaming: without the extraction fallback the answer is not held back.
+    engine = fast_engine(llm=llm, **{"search.min_score": -1.0, "search.min_support": -10.0,
+                                     "answer.extract_fallback": False})
     engine.ingest_bytes(VOLCANO.encode(), "volcano.txt")
     streamed: list[str] = []
     with pytest.raises(ModelError, match="broke off"):
         engine.ask("Which airport closed after Mount Etna erupted?", on_token=streamed.append)
     assert llm.failed.is_set()
     assert "".join(streamed).strip() == llm.partial  # forwarded before the failure
+
+
+def test_a_free_answer_the_check_rejects_is_never_streamed(
+    fast_engine: Callable[..., Engine],
+) -> None:
+    """With the extraction fallback, the reader sees only the answer that is given."""
+    llm = QueuedLLM("Picasso painted it", "Catania airport")  # free answer, then extraction
+    engine = fast_engine(llm=llm, **{"search.min_score": -1.0, "search.min_support": -10.0})
+    engine.ingest_bytes(VOLCANO.encode(), "volcano.txt")
+    streamed: list[str] = []
+    answer = engine.ask("Which airport closed after Mount Etna erupted?",
+                        on_token=streamed.append)
+    assert answer.text == "Catania airport" and not answer.abstained
+    assert "".join(streamed).strip() == "Catania airport"
+    assert len(llm.prompts) == 2  # the model was asked twice; only the second answer showed

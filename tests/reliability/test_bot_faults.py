@@ -36,7 +36,10 @@ async def test_a_model_failing_mid_answer_ends_that_message_and_the_queue_keeps_
     engine = make_engine(wrap_llm=lambda real: QueuedLLM(real=real, partial="He Li",
                                                          pause_s=0.8),
                          **{"discord.cooldown_s": 0, "discord.edit_interval_s": 0.2,
-                            "summary.compress": "on", "summary.compress_min_words": 1})
+                            "summary.compress": "on", "summary.compress_min_words": 1,
+                            # Answers stream live (no held-back fallback check), so the
+                            # failure meets an answer that is already showing.
+                            "answer.extract_fallback": False})
     fake = fake_discord
     guild = fake.add_guild("Newsroom")
     alice, bob, carol, dave = (guild.add_member(n) for n in ("alice", "bob", "carol", "dave"))
