@@ -1,5 +1,5 @@
 """End to end: the real discord.py client, started by ``articlebot run``'s code path
-(``bot.run.serve``), against the loopback fake Discord, with the real Engine and models.
+(``bot.discordbot.serve``), against the loopback fake Discord, with the real Engine and models.
 
 /ask, streaming and its throttle, reply-chain and thread follow-ups, /summary, DMs, and
 twenty questions at once.

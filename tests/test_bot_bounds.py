@@ -11,7 +11,7 @@ from typing import Any
 from fakediscord import FakeDiscord, FakeInteraction
 from fakediscord.articlebot import running_articlebot
 
-from bot.discordbot.client import UPLOADS_BUSY
+from bot.discordbot.dispatch import UPLOADS_BUSY
 from retrieval.engine import Engine
 
 NOTE = (b"Harbour News\n\nThe ferry to Skye now leaves Mallaig every hour, the harbour "
@@ -81,7 +81,7 @@ async def test_search_has_its_own_cooldown(
 async def test_searches_beyond_the_queue_are_told_the_bot_is_busy(
     fake_discord: FakeDiscord, make_engine: Callable[..., Engine]
 ) -> None:
-    from bot.discordbot.client import BUSY
+    from bot.discordbot.dispatch import BUSY
 
     engine = make_engine(**{"discord.search_queue_size": 3})
     gate = threading.Event()

@@ -37,7 +37,7 @@ def test_summaries_escape_masked_links() -> None:
 
 
 def test_members_never_see_the_data_directory_or_the_model_server_address() -> None:
-    from bot.discordbot.client import member_sentence
+    from bot.discordbot.format import member_sentence
     from retrieval.errors import InputError, ModelError, StorageError
 
     down = ModelError("The model server at http://10.0.0.5:8080/v1 cannot be reached (refused).")

@@ -11,7 +11,7 @@ import pytest
 from fakediscord import FakeDiscord
 
 from bot.discordbot.client import ArticleBot
-from bot.run import serve
+from bot.discordbot.serve import serve
 from config import ConfigError
 from retrieval.engine import SAMPLE_NAME, Engine
 

@@ -18,7 +18,7 @@ from fakediscord.articlebot import running_articlebot
 from fakediscord.payloads import INTENT_MESSAGE_CONTENT
 
 from bot.cli import cli
-from bot.run import StartupError, serve
+from bot.discordbot.serve import StartupError, serve
 from config import Settings
 from retrieval.engine import SAMPLE_NAME, Engine, sample_article_bytes
 

@@ -10,17 +10,18 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
-from bot.discordbot.client import APOLOGY, Accepted, ArticleBot
+from bot.discordbot.dispatch import Accepted, Dispatcher
+from bot.discordbot.format import APOLOGY
 from bot.discordbot.guards import Cooldown, collection_for, is_admin
 from bot.discordbot.memory import ConversationMemory
 from bot.discordbot.stream import ThrottledEditor
 from bot.discordbot.worker import LLMWorker, QueueFull, TokenStream
+from bot.metrics import Metrics
 from config import Settings
-from retrieval.engine import Engine
 from retrieval.errors import NotFoundError
 from retrieval.types import Turn
 
@@ -193,10 +194,10 @@ class RecordingReply:
 
 
 async def test_deliver_splits_long_answers_and_turns_errors_into_one_sentence(
-    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture,
+    fast_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture,
 ) -> None:
-    settings = make_settings(**{"discord.edit_interval_s": 0.2})
-    bot = ArticleBot(cast(Engine, None), settings)
+    settings = fast_settings(**{"discord.edit_interval_s": 0.2})
+    dispatcher = Dispatcher(settings, Metrics())
     loop = asyncio.get_running_loop()
 
     async def deliver(outcome: Any) -> tuple[RecordingReply, list[int]]:
@@ -207,7 +208,7 @@ async def test_deliver_splits_long_answers_and_turns_errors_into_one_sentence(
             future.set_result(outcome)
         reply = RecordingReply()
         accepted = Accepted(future, TokenStream(loop), 2, time.monotonic())
-        delivered = await bot.deliver(reply, accepted, lambda s: s, context="test")
+        delivered = await dispatcher.deliver(reply, accepted, lambda s: s, context="test")
         return reply, delivered.message_ids
 
     long = "\n\n".join(f"Paragraph {n}. " + "word " * 150 for n in range(6))
@@ -222,7 +223,8 @@ async def test_deliver_splits_long_answers_and_turns_errors_into_one_sentence(
     assert reply.edits[-1] == APOLOGY
     assert "unexpected error while answering (test)" in caplog.text
     assert "disk on fire" in caplog.text  # the traceback goes to the log, not the user
-    await bot.close()
+    await dispatcher.drain()
+    await dispatcher.close()
 
 
 def test_memory_in_sqlite_survives_a_restart_and_is_bounded_per_server(tmp_path: Path) -> None:

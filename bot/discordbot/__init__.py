@@ -1,5 +1,6 @@
 """The Discord adapter: slash commands, mentions, threads and DMs over one Engine.
 
 Named ``discordbot`` so it never shadows the ``discord`` library. Start-up lives in
-``bot.run`` (``articlebot run``); this package imports discord.py, so import it lazily.
+``serve.py`` (run by ``articlebot run``, ``bot.run``); this package imports discord.py, so
+the command line imports it lazily.
 """

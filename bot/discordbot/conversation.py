@@ -13,18 +13,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from typing import TYPE_CHECKING
 
 import discord
 
 from bot.discordbot import format as fmt
-from bot.discordbot.client import member_sentence
+from bot.discordbot.checks import RequestChecks
+from bot.discordbot.dispatch import Dispatcher
+from bot.discordbot.memory import ConversationMemory
 from bot.discordbot.stream import NO_MENTIONS, MessageReply
+from config import Settings
+from retrieval.engine import Engine
 from retrieval.errors import ArticlebotError
 from retrieval.types import Turn
-
-if TYPE_CHECKING:
-    from bot.discordbot.client import ArticleBot
 
 log = logging.getLogger("articlebot.discord")
 
@@ -40,36 +40,78 @@ def _replied_id(message: discord.Message) -> int | None:
     return ref.message_id if ref is not None else None
 
 
-def _is_addressed(bot: ArticleBot, message: discord.Message, me: discord.ClientUser) -> bool:
-    channel = message.channel
-    if message.guild is None or any(u.id == me.id for u in message.mentions):
-        return True
-    if isinstance(channel, discord.Thread) and channel.owner_id == me.id:
-        return True
-    ref = message.reference
-    resolved = ref.resolved if ref is not None else None
-    if isinstance(resolved, discord.Message) and resolved.author.id == me.id:
-        return True
-    return bool(bot.memory.get(_replied_id(message)))
+class Conversation:
+    """Answers the messages addressed to the bot; built once with the client."""
 
+    def __init__(self, engine: Engine, dispatcher: Dispatcher, settings: Settings,
+                 memory: ConversationMemory) -> None:
+        self.engine = engine
+        self.dispatcher = dispatcher
+        self.memory = memory
+        self.checks = RequestChecks(engine, dispatcher, settings)
 
-async def handle_message(bot: ArticleBot, message: discord.Message) -> None:
-    me = bot.user
-    if me is None or message.author.bot or message.type not in (
-        discord.MessageType.default, discord.MessageType.reply
-    ):
-        return
-    if not _is_addressed(bot, message, me):
-        return
-    try:
-        await _answer_message(bot, message, me)
-    except ArticlebotError as exc:
-        await _say(message, member_sentence(exc))
-    except Exception:
-        log.exception("answering a message failed (guild=%s channel=%s)",
-                      message.guild.id if message.guild else "dm", message.channel.id)
-        bot.metrics.count_error("message")
-        await _say(message, "Sorry, something went wrong on my side; it has been logged.")
+    async def handle(self, message: discord.Message, me: discord.ClientUser | None) -> None:
+        """Answer ``message`` if it is a question to the bot (``me``); ignore it otherwise."""
+        if me is None or message.author.bot or message.type not in (
+            discord.MessageType.default, discord.MessageType.reply
+        ):
+            return
+        if not self._is_addressed(message, me):
+            return
+        try:
+            await self._answer(message, me)
+        except ArticlebotError as exc:
+            await _say(message, fmt.member_sentence(exc))
+        except Exception:
+            log.exception("answering a message failed (guild=%s channel=%s)",
+                          message.guild.id if message.guild else "dm", message.channel.id)
+            self.dispatcher.metrics.count_error("message")
+            await _say(message, "Sorry, something went wrong on my side; it has been logged.")
+
+    def _is_addressed(self, message: discord.Message, me: discord.ClientUser) -> bool:
+        channel = message.channel
+        if message.guild is None or any(u.id == me.id for u in message.mentions):
+            return True
+        if isinstance(channel, discord.Thread) and channel.owner_id == me.id:
+            return True
+        ref = message.reference
+        resolved = ref.resolved if ref is not None else None
+        if isinstance(resolved, discord.Message) and resolved.author.id == me.id:
+            return True
+        return bool(self.memory.get(_replied_id(message)))
+
+    async def _answer(self, message: discord.Message, me: discord.ClientUser) -> None:
+        raw = strip_mention(message.content, me.id)
+        if not raw:
+            await _say(message, HINT)
+            return
+        question = self.checks.question(raw)
+        guild_id = message.guild.id if message.guild else None
+        collection = self.checks.collection_of(guild_id)
+        channel = message.channel
+        conversation = channel.id if message.guild is None or (
+            isinstance(channel, discord.Thread) and channel.owner_id == me.id) else None
+        replied = _replied_id(message)
+        history = self.memory.get(replied) or self.memory.get(conversation)
+        await self.checks.target(collection, None)
+        accepted = self.dispatcher.enqueue(message.author.id, lambda on_token: self.engine.ask(
+            question, collection=collection, history=history, on_token=on_token))
+
+        reply = MessageReply(channel, reference=None if conversation else message)
+        if conversation is None and replied is None and isinstance(channel, discord.TextChannel):
+            thread = await _start_thread(message, question)
+            if thread is not None:
+                reply = MessageReply(thread)
+                conversation = thread.id
+        await _typing(reply.channel)
+        delivered = await self.dispatcher.deliver(
+            reply, accepted, fmt.answer_text,
+            context=f"message guild={guild_id} channel={channel.id}")
+        if delivered.result is not None:
+            keys = [*delivered.message_ids, *([conversation] if conversation else [])]
+            self.memory.remember(keys, history, Turn(question, delivered.result.text),
+                                 guild=guild_id)
+        self.dispatcher.log_answer("mention", guild_id, accepted, delivered, question)
 
 
 async def _say(message: discord.Message, text: str) -> None:
@@ -77,40 +119,6 @@ async def _say(message: discord.Message, text: str) -> None:
         await message.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS)
     except discord.HTTPException:
         log.warning("could not reply in channel %s", message.channel.id)
-
-
-async def _answer_message(bot: ArticleBot, message: discord.Message,
-                          me: discord.ClientUser) -> None:
-    raw = strip_mention(message.content, me.id)
-    if not raw:
-        await _say(message, HINT)
-        return
-    question = bot.check_question(raw)
-    guild_id = message.guild.id if message.guild else None
-    collection = bot.collection_of(guild_id)
-    channel = message.channel
-    conversation = channel.id if message.guild is None or (
-        isinstance(channel, discord.Thread) and channel.owner_id == me.id) else None
-    replied = _replied_id(message)
-    history = bot.memory.get(replied) or bot.memory.get(conversation)
-    await bot.check_target(collection, None)
-    accepted = bot.enqueue(message.author.id, lambda on_token: bot.engine.ask(
-        question, collection=collection, history=history, on_token=on_token))
-
-    reply = MessageReply(channel, reference=None if conversation else message)
-    if conversation is None and replied is None and isinstance(channel, discord.TextChannel):
-        thread = await _start_thread(message, question)
-        if thread is not None:
-            reply = MessageReply(thread)
-            conversation = thread.id
-    await _typing(reply.channel)
-    delivered = await bot.deliver(reply, accepted, fmt.answer_text,
-                                  context=f"message guild={guild_id} channel={channel.id}")
-    if delivered.result is not None:
-        keys = [*delivered.message_ids, *([conversation] if conversation else [])]
-        bot.memory.remember(keys, history, Turn(question, delivered.result.text),
-                            guild=guild_id)
-    bot.log_answer("mention", guild_id, accepted, delivered, question)
 
 
 async def _start_thread(message: discord.Message, question: str) -> discord.Thread | None:

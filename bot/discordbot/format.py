@@ -8,11 +8,16 @@ emphasis but lose masked links, headings, quotes, code and spoilers.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 
+from retrieval.errors import ArticlebotError, ModelError, StorageError
 from retrieval.types import Answer, ArticleInfo, IngestResult, Passage, Summary
 
+log = logging.getLogger("articlebot.discord")
+
+APOLOGY = "Sorry, something went wrong on my side; it has been logged. Please try again."
 PREVIEW_LIMIT = 1900
 _MARKDOWN = re.compile(r"([\\*_~`|>#\[\]])")
 # In the model's text: everything but * and _ (emphasis is harmless and chat models use it).
@@ -20,6 +25,21 @@ _BLOCK_MARKDOWN = re.compile(r"([\\~`|\[\]])")
 _INLINE_MARKDOWN = re.compile(r"([\\*_~`|\[\]])")
 _LINE_START_MARKDOWN = re.compile(r"^(\s*)(-?#|>)", re.MULTILINE)  # headings, quotes
 _CITATION_MARK = re.compile(r"(\s?)\[(\d{1,2})\]")
+_URL = r"[a-z][a-z0-9+.-]*://[^\s)]*[^\s).,;:]"
+_PATH = r"(?<![\w.])/(?:[^\s/()]+/)*[^\s/()]*[^\s/().,;:]"
+_LOCATION = re.compile(rf"\s+(?:at|in|from)\s+(?:{_URL}|{_PATH})", re.IGNORECASE)
+_PATH_OR_URL = re.compile(rf"{_URL}|{_PATH}", re.IGNORECASE)
+
+
+def member_sentence(exc: ArticlebotError) -> str:
+    """What a member may see of a known error: never the data directory's path or the
+    internal model server's address (the operator finds them in the log). A user's own
+    link in an input error is quoted as is."""
+    text = str(exc)
+    if not isinstance(exc, ModelError | StorageError) or not _PATH_OR_URL.search(text):
+        return text
+    log.error("%s shown to a member without its location: %s", type(exc).__name__, text)
+    return _PATH_OR_URL.sub("…", _LOCATION.sub("", text))
 
 
 def escape(text: str) -> str:

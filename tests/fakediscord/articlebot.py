@@ -1,5 +1,5 @@
-"""Run articlebot's real start-up path (``bot.run.serve``, what ``articlebot run`` calls)
-against a :class:`FakeDiscord`, for the end-to-end tests in ``tests/test_bot_*.py``."""
+"""Run articlebot's real start-up path (``bot.discordbot.serve``, what ``articlebot run``
+calls) against a :class:`FakeDiscord`, for the end-to-end tests in ``tests/test_bot_*.py``."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ async def running_articlebot(
 ) -> AsyncIterator[ArticleBot]:
     """Start ``serve`` in a task, yield the client once it is connected and ready, then
     stop it the way SIGTERM does and re-raise anything ``serve`` raised."""
-    from bot.run import serve
+    from bot.discordbot.serve import serve
 
     clients: list[ArticleBot] = []
     stop = asyncio.Event()

@@ -1,7 +1,7 @@
 """Shared pieces of the Discord-side reliability tests (``tests/reliability/test_bot_*.py``).
 
 Those tests drive the real discord.py client, started by ``articlebot run``'s code path
-(``bot.run.serve`` via :func:`fakediscord.articlebot.running_articlebot`), against the
+(``bot.discordbot.serve`` via :func:`fakediscord.articlebot.running_articlebot`), against the
 loopback fake Discord, with the real Engine and models.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from fakediscord import FakeDiscord, FakeInteraction
 from fakediscord.articlebot import sent_messages
 
-from bot.discordbot.client import APOLOGY
+from bot.discordbot.format import APOLOGY
 
 # Shaped like a real bot token (base64 id . timestamp . HMAC), so a leak is unmistakable.
 SECRET_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhX2kq.Zk3vTq9-s3cr3tT0k3n_n3v3rL0gg3d-4f7a"

@@ -12,7 +12,7 @@ from fakediscord import FakeDiscord, FakeInteraction
 from fakediscord.articlebot import running_articlebot
 from fakes import QueuedLLM
 
-from bot.discordbot.client import APOLOGY
+from bot.discordbot.format import APOLOGY
 from retrieval.engine import SAMPLE_NAME, Engine, sample_article_bytes
 from retrieval.errors import ModelError
 
@@ -51,7 +51,7 @@ async def test_a_model_failing_mid_answer_ends_that_message_and_the_queue_keeps_
     async with running_articlebot(fake, engine.settings, engine) as bot:
         # Hold the worker so that three questions queue up in a known order behind it.
         gate = threading.Event()
-        bot.worker.submit(lambda: gate.wait(60))
+        bot.dispatcher.worker.submit(lambda: gate.wait(60))
         flaky.push(ModelError(BROKE_OFF_INSIDE), RuntimeError("CUDA error: illegal memory access"))
         inters = []
         for user in (alice, bob, carol):

@@ -21,7 +21,7 @@ import pytest
 from fakediscord import FakeDiscord, FakeGuild, FakeInteraction, FakeUser
 from fakediscord.articlebot import running_articlebot
 
-from bot.discordbot.client import BUSY
+from bot.discordbot.dispatch import BUSY
 from retrieval.engine import SAMPLE_NAME, Engine, sample_article_bytes
 
 from .discordkit import (

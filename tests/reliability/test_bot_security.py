@@ -16,7 +16,7 @@ from fakediscord.articlebot import running_articlebot, sent_messages
 from fakes import QueuedLLM
 
 from bot.discordbot import format as fmt
-from bot.discordbot.client import APOLOGY
+from bot.discordbot.format import APOLOGY
 from retrieval import prompts
 from retrieval.engine import SAMPLE_NAME, Engine, sample_article_bytes
 from retrieval.types import Answer, Citation, Passage
@@ -284,7 +284,7 @@ async def test_prompt_injection_in_an_article_pings_nobody_and_forges_no_citatio
 
 class _RawRecords(logging.Handler):
     """Every record as emitted, including tracebacks, *before* any redaction: filters added
-    later (``bot.run`` adds one to every handler) are ignored."""
+    later (``serve`` adds one to every handler) are ignored."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
