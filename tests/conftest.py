@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from config import Settings, load_settings
 from retrieval.engine import Engine
 
-pytest_plugins = ["fakediscord.pytest_plugin"]
+pytest_plugins = ["fakediscord.pytest_plugin", "discordkit"]
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

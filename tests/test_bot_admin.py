@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from fakediscord import FakeDiscord, FakeInteraction
+from discordkit import SAMPLE_TITLE, SceneFactory, add_sample, reply_of
+from fakediscord import FakeDiscord
 from fakediscord.articlebot import running_articlebot
 from test_documents import make_pdf
 
-from retrieval.engine import SAMPLE_NAME, Engine, sample_article_bytes
+from retrieval.engine import Engine
 
 TXT = b"Harbour News\n\nThe ferry to Skye now leaves Mallaig every hour, the harbour master said.\n"
 MD = (b"# Bakery Opens\n\nA new bakery opened on Mill Street on Friday, selling rye bread to a "
@@ -20,18 +21,12 @@ HTML = (b"<html><head><title>Library Hours</title></head><body><article><h1>Libr
         b"after a petition signed by four thousand residents asked for weekend hours.</p>"
         b"<p>Staff will work in rotating shifts and two new librarians will be hired.</p>"
         b"</article></body></html>")
-SAMPLE_TITLE = "China and U.S. Trade Talks: A Hardball Approach Amidst Tensions"
 PDF = make_pdf(["Bridge Repairs", "The old bridge over the Tay closes for repairs in March."])
 ELECTION = (b"<html><head><title>Council Election</title></head><body><article>"
             b"<h1>Council Election</h1><p>Turnout in the council election reached sixty-one "
             b"percent, the highest in twenty years, the returning officer said on Friday.</p>"
             b"<p>The new council meets for the first time on the second of June.</p>"
             b"</article></body></html>")
-
-
-async def reply_of(inter: FakeInteraction) -> str:
-    done = await inter.wait_done(lambda i: i.acked and bool(i.content), timeout=60)
-    return done.content
 
 
 async def test_admins_upload_every_file_type_members_cannot_and_servers_stay_apart(
@@ -46,7 +41,7 @@ async def test_admins_upload_every_file_type_members_cannot_and_servers_stay_apa
     member = home.add_member("bob")
     other = fake.add_guild("Elsewhere")
     outsider = other.add_member("olga", admin=True)
-    engine.ingest_bytes(sample_article_bytes(), SAMPLE_NAME, collection=f"guild-{other.id}")
+    add_sample(engine, other)
 
     async with running_articlebot(fake, engine.settings, engine):
         files = [(TXT, "harbour.txt", "text/plain", "Harbour News"),
@@ -121,14 +116,13 @@ async def test_admins_upload_every_file_type_members_cannot_and_servers_stay_apa
 
 
 async def test_upload_from_a_url_served_on_loopback_when_the_config_allows_it(
-    fake_discord: FakeDiscord, make_engine: Callable[..., Engine]
+    discord_scene: SceneFactory,
 ) -> None:
-    engine = make_engine(**{"limits.allow_private_urls": True})
-    fake = fake_discord
-    guild = fake.add_guild("Home")
-    admin = guild.add_member("ada", admin=True)
+    scene = discord_scene("ada", admins={"ada"}, sample=False, guild="Home",
+                          **{"limits.allow_private_urls": True})
+    fake, guild, [admin] = scene.fake, scene.guild, scene.members
     url = fake.serve_file(ELECTION, "election.html", "text/html")
-    async with running_articlebot(fake, engine.settings, engine):
+    async with scene.running():
         inter = await fake.slash(guild, admin, "upload", {"url": url})
         assert (await reply_of(inter)).startswith("Stored **Council Election** (id ")
         again = await fake.slash(guild, admin, "upload", {"url": url})
@@ -136,5 +130,5 @@ async def test_upload_from_a_url_served_on_loopback_when_the_config_allows_it(
         both = await fake.slash(guild, admin, "upload",
                                 {"url": url, "file": fake.attachment(TXT, "t.txt")})
         assert await reply_of(both) == "Give either a file or a url, not both or neither."
-    [article] = engine.list_articles(f"guild-{guild.id}")
+    [article] = scene.engine.list_articles(scene.collection)
     assert article.source == url and article.added_by == "ada"

@@ -16,19 +16,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from fakediscord import FakeDiscord, FakeGuild, FakeInteraction
+from discordkit import QUESTION, SAMPLE_TITLE, SceneFactory, finished
+from fakediscord import FakeDiscord, FakeInteraction
 from fakediscord.articlebot import running_articlebot
 
-from retrieval.engine import SAMPLE_NAME, Engine, sample_article_bytes
+from retrieval.engine import Engine
 from retrieval.types import Turn
-
-QUESTION = "Who is China's lead trade negotiator?"
-SAMPLE_TITLE = "China and U.S. Trade Talks: A Hardball Approach Amidst Tensions"
-
-
-def add_sample(engine: Engine, guild: FakeGuild) -> None:
-    engine.ingest_bytes(sample_article_bytes(), SAMPLE_NAME, collection=f"guild-{guild.id}")
-
 
 Call = tuple[str, tuple[Turn, ...]]
 
@@ -46,11 +39,6 @@ def spy_on_ask(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[Call]:
     return calls
 
 
-def finished(inter: FakeInteraction) -> bool:
-    text = inter.content
-    return bool(text) and not text.endswith("…") and not text.startswith("⏳")
-
-
 def final_message(message: dict[str, Any]) -> bool:
     text = message["content"]
     return bool(text) and not text.endswith("…") and not text.startswith("⏳")
@@ -61,24 +49,20 @@ def edit_gaps(inter: FakeInteraction) -> list[float]:
 
 
 async def test_ask_defers_streams_throttled_edits_and_cites_then_reply_follows_up(
-    fake_discord: FakeDiscord,
-    make_engine: Callable[..., Engine],
+    discord_scene: SceneFactory,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     unused_tcp_port: int,
 ) -> None:
     # The default 1 s between edits; metrics served the way `articlebot run` serves them.
-    engine = make_engine(**{"discord.cooldown_s": 0, "metrics.enabled": True,
-                            "metrics.port": unused_tcp_port})
-    interval = engine.settings.discord.edit_interval_s
-    fake = fake_discord
-    guild = fake.add_guild("Newsroom")
-    alice = guild.add_member("alice")
-    add_sample(engine, guild)
-    calls = spy_on_ask(engine, monkeypatch)
+    scene = discord_scene("alice", **{"discord.cooldown_s": 0, "metrics.enabled": True,
+                                      "metrics.port": unused_tcp_port})
+    fake, guild, [alice] = scene.fake, scene.guild, scene.members
+    interval = scene.engine.settings.discord.edit_interval_s
+    calls = spy_on_ask(scene.engine, monkeypatch)
     caplog.set_level(logging.INFO, logger="articlebot.discord")
 
-    async with running_articlebot(fake, engine.settings, engine):
+    async with scene.running():
         inter = await fake.slash(guild, alice, "ask", {"question": QUESTION})
         assert await inter.wait_deferred(timeout=3) < 3
         assert inter.ack_type == 5 and not inter.ephemeral
@@ -127,18 +111,13 @@ async def test_ask_defers_streams_throttled_edits_and_cites_then_reply_follows_u
 
 
 async def test_mention_starts_a_thread_whose_follow_ups_use_memory_and_summary_streams(
-    fake_discord: FakeDiscord,
-    make_engine: Callable[..., Engine],
-    monkeypatch: pytest.MonkeyPatch,
+    discord_scene: SceneFactory, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    engine = make_engine(**{"discord.edit_interval_s": 0.2, "discord.cooldown_s": 0})
-    fake = fake_discord
-    guild = fake.add_guild("Newsroom")
-    bob = guild.add_member("bob")
-    add_sample(engine, guild)
-    calls = spy_on_ask(engine, monkeypatch)
+    scene = discord_scene("bob", **{"discord.edit_interval_s": 0.2, "discord.cooldown_s": 0})
+    fake, guild, [bob] = scene.fake, scene.guild, scene.members
+    calls = spy_on_ask(scene.engine, monkeypatch)
 
-    async with running_articlebot(fake, engine.settings, engine):
+    async with scene.running():
         await fake.send_message(guild, bob, f"{fake.bot_user.mention} {QUESTION}")
         first = await fake.wait_for_message(None, final_message, timeout=120)
         thread = fake.created_threads[0]
@@ -198,14 +177,12 @@ async def test_dms_use_the_shared_collection(
 
 
 async def test_twenty_concurrent_questions_are_all_acknowledged_and_answered(
-    fake_discord: FakeDiscord, make_engine: Callable[..., Engine]
+    discord_scene: SceneFactory,
 ) -> None:
-    engine = make_engine(**{"discord.cooldown_s": 0, "discord.queue_size": 32})
-    fake = fake_discord
-    guild = fake.add_guild("Busy")
-    users = [guild.add_member(f"user{i}") for i in range(20)]
-    add_sample(engine, guild)
-    async with running_articlebot(fake, engine.settings, engine):
+    scene = discord_scene(*(f"user{i}" for i in range(20)),
+                          **{"discord.cooldown_s": 0, "discord.queue_size": 32})
+    fake, guild, users = scene.fake, scene.guild, scene.members
+    async with scene.running():
         inters = await asyncio.gather(
             *(fake.slash(guild, u, "ask", {"question": QUESTION}) for u in users))
         latencies = await asyncio.gather(*(i.wait_deferred(timeout=3) for i in inters))

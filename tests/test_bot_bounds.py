@@ -4,41 +4,23 @@ and queued uploads that hold no file bytes."""
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable
-from typing import Any
 
-from fakediscord import FakeDiscord, FakeInteraction
-from fakediscord.articlebot import running_articlebot
+from discordkit import SceneFactory, hold, reply_of
 
-from bot.discordbot.dispatch import UPLOADS_BUSY
-from retrieval.engine import Engine
+from bot.discordbot.dispatch import BUSY, UPLOADS_BUSY
 
 NOTE = (b"Harbour News\n\nThe ferry to Skye now leaves Mallaig every hour, the harbour "
         b"master said.\n")
 
 
-async def reply_of(inter: FakeInteraction) -> str:
-    done = await inter.wait_done(lambda i: i.acked and bool(i.content), timeout=60)
-    return done.content
-
-
 async def test_uploads_wait_their_turn_without_their_bytes_and_the_queue_is_bounded(
-    fake_discord: FakeDiscord, make_engine: Callable[..., Engine]
+    discord_scene: SceneFactory,
 ) -> None:
-    engine = make_engine(**{"discord.upload_queue_size": 2})
-    gate = threading.Event()
-    real_ingest = engine.ingest_bytes
-
-    def slow_ingest(*args: Any, **kwargs: Any) -> Any:
-        gate.wait(60)
-        return real_ingest(*args, **kwargs)
-
-    engine.ingest_bytes = slow_ingest  # type: ignore[method-assign]
-    fake = fake_discord
-    home = fake.add_guild("Home")
-    admin = home.add_member("ada", admin=True)
-    async with running_articlebot(fake, engine.settings, engine):
+    scene = discord_scene("ada", admins={"ada"}, sample=False, guild="Home",
+                          **{"discord.upload_queue_size": 2})
+    fake, home, [admin], engine = scene.fake, scene.guild, scene.members, scene.engine
+    gate = hold(engine, "ingest_bytes")
+    async with scene.running():
         first = await fake.slash(home, admin, "upload",
                                  {"file": fake.attachment(NOTE, "one.txt", "text/plain")})
         await first.wait_deferred(timeout=5)
@@ -62,14 +44,13 @@ async def test_uploads_wait_their_turn_without_their_bytes_and_the_queue_is_boun
 
 
 async def test_search_has_its_own_cooldown(
-    fake_discord: FakeDiscord, make_engine: Callable[..., Engine]
+    discord_scene: SceneFactory,
 ) -> None:
-    engine = make_engine(**{"discord.search_cooldown_s": 30.0})
-    fake = fake_discord
-    home = fake.add_guild("Home")
-    member = home.add_member("bob")
-    engine.ingest_bytes(NOTE, "note.txt", collection=f"guild-{home.id}")
-    async with running_articlebot(fake, engine.settings, engine):
+    scene = discord_scene("bob", sample=False, guild="Home",
+                          **{"discord.search_cooldown_s": 30.0})
+    fake, home, [member] = scene.fake, scene.guild, scene.members
+    scene.engine.ingest_bytes(NOTE, "note.txt", collection=scene.collection)
+    async with scene.running():
         first = await fake.slash(home, member, "search", {"query": "ferry Skye"})
         assert "Harbour News" in await reply_of(first)
         again = await fake.slash(home, member, "search", {"query": "ferry Skye"})
@@ -79,24 +60,14 @@ async def test_search_has_its_own_cooldown(
 
 
 async def test_searches_beyond_the_queue_are_told_the_bot_is_busy(
-    fake_discord: FakeDiscord, make_engine: Callable[..., Engine]
+    discord_scene: SceneFactory,
 ) -> None:
-    from bot.discordbot.dispatch import BUSY
-
-    engine = make_engine(**{"discord.search_queue_size": 3})
-    gate = threading.Event()
-    real_search = engine.search
-
-    def slow_search(*args: Any, **kwargs: Any) -> Any:
-        gate.wait(60)
-        return real_search(*args, **kwargs)
-
-    engine.search = slow_search  # type: ignore[method-assign]
-    fake = fake_discord
-    home = fake.add_guild("Home")
-    members = [home.add_member(f"user{i}") for i in range(4)]
-    engine.ingest_bytes(NOTE, "note.txt", collection=f"guild-{home.id}")
-    async with running_articlebot(fake, engine.settings, engine):
+    scene = discord_scene(*(f"user{i}" for i in range(4)), sample=False, guild="Home",
+                          **{"discord.search_queue_size": 3})
+    fake, home, members, engine = scene.fake, scene.guild, scene.members, scene.engine
+    gate = hold(engine, "search")
+    engine.ingest_bytes(NOTE, "note.txt", collection=scene.collection)
+    async with scene.running():
         waiting = []
         for member in members[:3]:
             inter = await fake.slash(home, member, "search", {"query": "ferry Skye"})

@@ -7,46 +7,34 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from collections.abc import Callable
 from typing import Any
 
-from fakediscord import FakeDiscord, FakeInteraction
-from fakediscord.articlebot import running_articlebot, sent_messages
-
-from retrieval.engine import SAMPLE_NAME, Engine, sample_article_bytes
-
-QUESTION = "Who is China's lead trade negotiator?"
-
-
-def done(inter: FakeInteraction) -> bool:
-    text = inter.content
-    return inter.acked and bool(text) and not text.endswith("…") and not text.startswith("⏳")
+from discordkit import QUESTION, SceneFactory, finished
+from fakediscord.articlebot import sent_messages
 
 
 async def test_mentions_in_articles_and_questions_ping_nobody(
-    fake_discord: FakeDiscord, make_engine: Callable[..., Engine]
+    discord_scene: SceneFactory,
 ) -> None:
-    engine = make_engine(**{"discord.cooldown_s": 0})
-    fake = fake_discord
-    guild = fake.add_guild("Harbour")
-    admin = guild.add_member("ada", admin=True)
-    bob = guild.add_member("bob")
+    scene = discord_scene("ada", "bob", admins={"ada"}, sample=False, guild="Harbour",
+                          **{"discord.cooldown_s": 0})
+    fake, guild, [admin, bob] = scene.fake, scene.guild, scene.members
     crew = guild.add_role("Crew")
     article = (f"Harbour Notice\n\n@everyone The ferry to Skye now leaves Mallaig every hour, "
                f"the harbour master told {crew.mention} and {bob.mention} on Monday.\n\n"
                f"@here Ticket prices for the ferry rise to nine pounds in June.\n").encode()
 
-    async with running_articlebot(fake, engine.settings, engine):
+    async with scene.running():
         upload = await fake.slash(guild, admin, "upload", {
             "file": fake.attachment(article, "notice.txt", "text/plain"),
             "title": "Notice for @everyone"})
-        await upload.wait_done(done, timeout=30)
+        await upload.wait_done(finished, timeout=30)
         listing = await fake.slash(guild, bob, "articles")
         search = await fake.slash(guild, bob, "search", {"query": "ferry to Skye @everyone"})
         ask = await fake.slash(guild, bob, "ask",
                                {"question": "@here how often does the ferry to Skye leave?"})
         for inter in (listing, search, ask):
-            await inter.wait_done(done, timeout=120)
+            await inter.wait_done(finished, timeout=120)
         await fake.send_message(guild, bob,
                                 f"{fake.bot_user.mention} @everyone when do ticket prices rise?")
         await fake.wait_for_message(None, lambda m: "Sources" in m["content"] or
@@ -80,14 +68,13 @@ def long_article() -> bytes:
 
 
 async def test_long_replies_are_split_at_2000_characters_between_passages(
-    fake_discord: FakeDiscord, make_engine: Callable[..., Engine]
+    discord_scene: SceneFactory,
 ) -> None:
-    engine = make_engine()
-    fake = fake_discord  # strict: a message over 2,000 characters would be a 400 error
-    guild = fake.add_guild("Harbour")
-    bob = guild.add_member("bob")
-    engine.ingest_bytes(long_article(), "inquiry.txt", collection=f"guild-{guild.id}")
-    async with running_articlebot(fake, engine.settings, engine):
+    scene = discord_scene("bob", sample=False, guild="Harbour")
+    # Strict: a message over 2,000 characters would be a 400 error.
+    fake, guild, [bob] = scene.fake, scene.guild, scene.members
+    scene.engine.ingest_bytes(long_article(), "inquiry.txt", collection=scene.collection)
+    async with scene.running():
         inter = await fake.slash(guild, bob, "search",
                                  {"query": "harbour inquiry pier lights witness", "count": 10})
         await inter.wait_done(lambda i: len(i.followups) >= 2, timeout=60, settle=0.5)
@@ -104,17 +91,15 @@ async def test_long_replies_are_split_at_2000_characters_between_passages(
 
 
 async def test_cooldown_full_queue_and_long_questions_get_one_private_sentence(
-    fake_discord: FakeDiscord, make_engine: Callable[..., Engine]
+    discord_scene: SceneFactory,
 ) -> None:
-    engine = make_engine(**{"discord.cooldown_s": 60, "discord.queue_size": 1})
-    fake = fake_discord
-    guild = fake.add_guild("Busy")
-    alice, bob, carol, dave = (guild.add_member(n) for n in ("alice", "bob", "carol", "dave"))
-    engine.ingest_bytes(sample_article_bytes(), SAMPLE_NAME, collection=f"guild-{guild.id}")
+    scene = discord_scene("alice", "bob", "carol", "dave", guild="Busy",
+                          **{"discord.cooldown_s": 60, "discord.queue_size": 1})
+    fake, guild, [alice, bob, carol, dave] = scene.fake, scene.guild, scene.members
 
-    async with running_articlebot(fake, engine.settings, engine) as bot:
+    async with scene.running() as bot:
         first = await fake.slash(guild, alice, "ask", {"question": QUESTION})
-        assert "He Lifeng" in (await first.wait_done(done, timeout=120)).content
+        assert "He Lifeng" in (await first.wait_done(finished, timeout=120)).content
 
         again = await fake.slash(guild, alice, "ask", {"question": QUESTION})
         text = (await again.wait_done(timeout=10)).content
@@ -142,7 +127,7 @@ async def test_cooldown_full_queue_and_long_questions_get_one_private_sentence(
         reply = await fake.wait_for_message(guild.channel_id,
                                             lambda m: m["content"].startswith("I'm busy"))
         gate.set()
-        assert "He Lifeng" in (await waiting.wait_done(done, timeout=120)).content
+        assert "He Lifeng" in (await waiting.wait_done(finished, timeout=120)).content
 
         long = await fake.slash(guild, carol, "ask", {"question": "why " * 251})
         assert (await long.wait_done(timeout=10)).content == (

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from discordkit import SceneFactory
 from fakediscord import MANAGE_GUILD, FakeDiscord
 from fakediscord.articlebot import running_articlebot
 from fakediscord.payloads import INTENT_MESSAGE_CONTENT
@@ -20,7 +21,7 @@ from fakediscord.payloads import INTENT_MESSAGE_CONTENT
 from bot.cli import cli
 from bot.discordbot.serve import StartupError, serve
 from config import Settings
-from retrieval.engine import SAMPLE_NAME, Engine, sample_article_bytes
+from retrieval.engine import Engine
 
 
 def run_cli(data_dir: Path, token: str | None) -> Any:
@@ -127,15 +128,11 @@ async def test_sharded_client_serves_guilds_on_every_shard(
 
 
 async def test_sigterm_delivers_the_running_answer_then_closes_client_and_engine(
-    fake_discord: FakeDiscord, make_engine: Callable[..., Engine],
-    monkeypatch: pytest.MonkeyPatch,
+    discord_scene: SceneFactory, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert threading.current_thread() is threading.main_thread()
-    engine = make_engine()
-    fake = fake_discord
-    guild = fake.add_guild("G")
-    bob = guild.add_member("bob")
-    engine.ingest_bytes(sample_article_bytes(), SAMPLE_NAME, collection=f"guild-{guild.id}")
+    scene = discord_scene("bob", guild="G")
+    fake, guild, [bob], engine = scene.fake, scene.guild, scene.members, scene.engine
     events: list[str] = []
     asking = threading.Event()
     real_ask, real_close = engine.ask, engine.close

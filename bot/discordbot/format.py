@@ -1,4 +1,5 @@
-"""Engine results as Discord message text (Markdown). Pure functions, no Discord import.
+"""Engine results and known errors as Discord message text (Markdown). Pure functions, no
+Discord import.
 
 Mentions in article text are harmless (every message is sent with no allowed mentions);
 Markdown in titles, quotes and passages is escaped so an article cannot restyle the bot's

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 
 import pytest
-from fakediscord import FakeDiscord, FakeInteraction
-from fakediscord.articlebot import running_articlebot
+from discordkit import (
+    QUESTION,
+    SAMPLE_TITLE,
+    SceneFactory,
+    assert_nobody_pinged,
+    finished,
+    is_one_sentence,
+)
+from fakediscord import FakeInteraction
 from fakes import QueuedLLM
 
 from bot.discordbot.format import APOLOGY
-from retrieval.engine import SAMPLE_NAME, Engine, sample_article_bytes
 from retrieval.errors import ModelError
-
-from .discordkit import QUESTION, SAMPLE_TITLE, assert_nobody_pinged, finished, is_one_sentence
 
 BROKE_OFF_INSIDE = "The model server at http://gpu-box:8000/v1 broke off mid-answer."
 BROKE_OFF = "The model server broke off mid-answer."  # members never see its address
@@ -27,28 +30,25 @@ def previews(inter: FakeInteraction) -> list[str]:
 
 
 async def test_a_model_failing_mid_answer_ends_that_message_and_the_queue_keeps_serving(
-    fake_discord: FakeDiscord, make_engine: Callable[..., Engine],
-    caplog: pytest.LogCaptureFixture,
+    discord_scene: SceneFactory, caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Summaries ask the model to shorten every sentence here, so a summary meets the fault too.
     # The real model, except that queued failures stream "He Li", pause long enough for the
     # bot to show it, then raise (one per call).
-    engine = make_engine(wrap_llm=lambda real: QueuedLLM(real=real, partial="He Li",
-                                                         pause_s=0.8),
-                         **{"discord.cooldown_s": 0, "discord.edit_interval_s": 0.2,
-                            "summary.compress": "on", "summary.compress_min_words": 1,
-                            # Answers stream live (no held-back fallback check), so the
-                            # failure meets an answer that is already showing.
-                            "answer.extract_fallback": False})
-    fake = fake_discord
-    guild = fake.add_guild("Newsroom")
-    alice, bob, carol, dave = (guild.add_member(n) for n in ("alice", "bob", "carol", "dave"))
-    engine.ingest_bytes(sample_article_bytes(), SAMPLE_NAME, collection=f"guild-{guild.id}")
-    flaky = engine.llm
+    scene = discord_scene(
+        "alice", "bob", "carol", "dave",
+        wrap_llm=lambda real: QueuedLLM(real=real, partial="He Li", pause_s=0.8),
+        **{"discord.cooldown_s": 0, "discord.edit_interval_s": 0.2,
+           "summary.compress": "on", "summary.compress_min_words": 1,
+           # Answers stream live (no held-back fallback check), so the
+           # failure meets an answer that is already showing.
+           "answer.extract_fallback": False})
+    fake, guild, [alice, bob, carol, dave] = scene.fake, scene.guild, scene.members
+    flaky = scene.engine.llm
     assert isinstance(flaky, QueuedLLM)
     caplog.set_level(logging.INFO, logger="articlebot.discord")
 
-    async with running_articlebot(fake, engine.settings, engine) as bot:
+    async with scene.running() as bot:
         # Hold the worker so that three questions queue up in a known order behind it.
         gate = threading.Event()
         bot.dispatcher.worker.submit(lambda: gate.wait(60))

@@ -13,13 +13,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from fakediscord import FakeDiscord
-from fakediscord.articlebot import running_articlebot
+from discordkit import (
+    QUESTION,
+    SceneFactory,
+    assert_nobody_pinged,
+    finished,
+    is_one_sentence,
+    reply_of,
+)
 
 from retrieval import fetch
-from retrieval.engine import SAMPLE_NAME, Engine, sample_article_bytes
 
-from .discordkit import QUESTION, assert_nobody_pinged, finished, is_one_sentence, reply_of
 from .hostile import BUILDERS
 
 ARTICLE = (b"<html><head><title>Council Election</title></head><body><article>"
@@ -68,15 +72,11 @@ def redirector(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], str]
 
 
 async def test_every_hostile_file_and_title_is_refused_privately_and_stores_nothing(
-    fake_discord: FakeDiscord, make_engine: Callable[..., Engine]
+    discord_scene: SceneFactory,
 ) -> None:
-    engine = make_engine(**{"discord.cooldown_s": 0})
-    fake = fake_discord
-    guild = fake.add_guild("Newsroom")
-    admin = guild.add_member("ada", admin=True)
-    reader = guild.add_member("bob")
-    collection = f"guild-{guild.id}"
-    engine.ingest_bytes(sample_article_bytes(), SAMPLE_NAME, collection=collection)
+    scene = discord_scene("ada", "bob", admins={"ada"}, **{"discord.cooldown_s": 0})
+    fake, guild, [admin, reader] = scene.fake, scene.guild, scene.members
+    engine, collection = scene.engine, scene.collection
     before = engine.list_articles(collection)
     cases: list[tuple[str, dict[str, Any], str]] = []
     for case, build in sorted(BUILDERS.items()):
@@ -96,7 +96,7 @@ async def test_every_hostile_file_and_title_is_refused_privately_and_stores_noth
     ]
 
     problems: list[str] = []
-    async with running_articlebot(fake, engine.settings, engine):
+    async with scene.running():
         for case, options, phrase in cases:
             fetched = len(fake.cdn_fetches)
             inter = await fake.slash(guild, admin, "upload", options)
@@ -124,17 +124,12 @@ async def test_every_hostile_file_and_title_is_refused_privately_and_stores_noth
 
 
 async def test_links_to_local_addresses_redirects_to_them_and_other_schemes_are_refused(
-    fake_discord: FakeDiscord, make_engine: Callable[..., Engine],
-    redirector: Callable[[str], str],
+    discord_scene: SceneFactory, redirector: Callable[[str], str],
 ) -> None:
-    engine = make_engine(**{"discord.cooldown_s": 0})
+    scene = discord_scene("ada", "bob", admins={"ada"}, **{"discord.cooldown_s": 0})
+    fake, guild, [admin, reader] = scene.fake, scene.guild, scene.members
+    engine, collection = scene.engine, scene.collection
     assert engine.settings.limits.allow_private_urls is False
-    fake = fake_discord
-    guild = fake.add_guild("Newsroom")
-    admin = guild.add_member("ada", admin=True)
-    reader = guild.add_member("bob")
-    collection = f"guild-{guild.id}"
-    engine.ingest_bytes(sample_article_bytes(), SAMPLE_NAME, collection=collection)
     before = engine.list_articles(collection)
     # A real article served on loopback: were a check missing, it would be stored.
     served = fake.serve_file(ARTICLE, "election.html", "text/html")
@@ -168,7 +163,7 @@ async def test_links_to_local_addresses_redirects_to_them_and_other_schemes_are_
     ]
 
     problems: list[str] = []
-    async with running_articlebot(fake, engine.settings, engine):
+    async with scene.running():
         for url, phrase in urls:
             inter = await fake.slash(guild, admin, "upload", {"url": url})
             latency = await inter.wait_deferred(timeout=3)
@@ -191,16 +186,13 @@ async def test_links_to_local_addresses_redirects_to_them_and_other_schemes_are_
 
 
 async def test_oversized_and_odd_option_values_get_one_private_sentence(
-    fake_discord: FakeDiscord, make_engine: Callable[..., Engine]
+    discord_scene: SceneFactory,
 ) -> None:
     """Discord lets a string option carry 6,000 characters; the bot must still answer in one
     sentence that fits a message (2,000), whatever it quotes back."""
-    engine = make_engine(**{"discord.cooldown_s": 0})
-    fake = fake_discord
-    guild = fake.add_guild("Newsroom")
-    admin = guild.add_member("ada", admin=True)
-    collection = f"guild-{guild.id}"
-    engine.ingest_bytes(sample_article_bytes(), SAMPLE_NAME, collection=collection)
+    scene = discord_scene("ada", admins={"ada"}, **{"discord.cooldown_s": 0})
+    fake, guild, [admin] = scene.fake, scene.guild, scene.members
+    engine, collection = scene.engine, scene.collection
     before = engine.list_articles(collection)
     long = "x" * 6000
     cases: list[tuple[str, dict[str, Any]]] = [
@@ -217,7 +209,7 @@ async def test_oversized_and_odd_option_values_get_one_private_sentence(
         ("upload", {"file": fake.attachment(b"", "x" * 3000 + ".txt", "text/plain")}),
     ]
     problems = []
-    async with running_articlebot(fake, engine.settings, engine):
+    async with scene.running():
         for command, options in cases:
             inter = await fake.slash(guild, admin, command, options)
             text = await reply_of(inter, timeout=30)

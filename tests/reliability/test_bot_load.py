@@ -18,13 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from fakediscord import FakeDiscord, FakeGuild, FakeInteraction, FakeUser
-from fakediscord.articlebot import running_articlebot
-
-from bot.discordbot.dispatch import BUSY
-from retrieval.engine import SAMPLE_NAME, Engine, sample_article_bytes
-
-from .discordkit import (
+from discordkit import (
     BAKERY,
     HARBOUR,
     QUESTION,
@@ -33,6 +27,11 @@ from .discordkit import (
     finished,
     sources_of,
 )
+from fakediscord import FakeDiscord, FakeGuild, FakeInteraction, FakeUser
+from fakediscord.articlebot import running_articlebot
+
+from bot.discordbot.dispatch import BUSY
+from retrieval.engine import SAMPLE_NAME, Engine, sample_article_bytes
 
 HEARTBEAT_MS = 1000
 QUEUE_SIZE = 24

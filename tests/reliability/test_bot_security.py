@@ -11,17 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from fakediscord import MANAGE_GUILD, FakeDiscord, FakeInteraction
-from fakediscord.articlebot import running_articlebot, sent_messages
-from fakes import QueuedLLM
-
-from bot.discordbot import format as fmt
-from bot.discordbot.format import APOLOGY
-from retrieval import prompts
-from retrieval.engine import SAMPLE_NAME, Engine, sample_article_bytes
-from retrieval.types import Answer, Citation, Passage
-
-from .discordkit import (
+from discordkit import (
     BAKERY,
     HARBOUR,
     QUESTION,
@@ -34,6 +24,15 @@ from .discordkit import (
     sources_of,
     unescape,
 )
+from fakediscord import MANAGE_GUILD, FakeDiscord, FakeInteraction
+from fakediscord.articlebot import running_articlebot, sent_messages
+from fakes import QueuedLLM
+
+from bot.discordbot import format as fmt
+from bot.discordbot.format import APOLOGY
+from retrieval import prompts
+from retrieval.engine import SAMPLE_NAME, Engine, sample_article_bytes
+from retrieval.types import Answer, Citation, Passage
 
 ELECTION = (b"Council Election\n\nTurnout in the council election reached sixty-one percent, the "
             b"highest in twenty years, the returning officer said on Friday.\n")
