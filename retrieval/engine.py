@@ -19,10 +19,9 @@ from typing import Literal
 import numpy as np
 
 from config import Settings
-from retrieval import answer as answering
-from retrieval import prompts, reader
 from retrieval import summarize as summarizing
 from retrieval.abstain import SupportGate, wordfreq_zipf
+from retrieval.answering import Answerer
 from retrieval.chunking import Chunk, chunk_paragraphs
 from retrieval.collection import Collection, check_collection_name
 from retrieval.cpu_features import resolve_weight_repacking
@@ -32,8 +31,6 @@ from retrieval.errors import ArticlebotError, InputError, NotFoundError, Storage
 from retrieval.fetch import fetch_url
 from retrieval.llm import (
     LLM,
-    Completion,
-    ConstrainedLLM,
     LlamaCppLLM,
     OpenAICompatibleLLM,
     TokenCallback,
@@ -95,6 +92,8 @@ class Engine:
         # Open collections, least recently used first (see ``_evict_idle``).
         self._collections: OrderedDict[str, Collection] = OrderedDict()
         self._lock = threading.RLock()
+        self.answerer = Answerer(settings, search=self.search, llm=lambda: self.llm,
+                                 gate=lambda: self.gate)
         self._configure_faiss()
 
     def _configure_faiss(self) -> None:
@@ -372,113 +371,8 @@ class Engine:
 
     def ask(self, question: str, *, collection: str | None = None, article: str | None = None,
             history: Sequence[Turn] = (), on_token: TokenCallback | None = None) -> Answer:
-        started = time.perf_counter()
-        question = self._check_question(question)
-        history = list(history)[-self.settings.answer.history_turns:] if \
-            self.settings.answer.history_turns else []
-        # Follow-ups ("what did he say next?") retrieve with the previous question as context.
-        query = " ".join([*(t.question for t in history[-1:]), question])
-        passages = self.search(query[-self.settings.limits.max_question_chars:],
-                               collection=collection, article=article)
-        timings = {"retrieval_s": time.perf_counter() - started}
-        passages, context_tokens = self._fit_context(passages)
-        if not self.gate.supported(query, passages):
-            timings["total_s"] = time.perf_counter() - started
-            return Answer(answering.ABSTAIN_TEXT, True, [], timings, passages, context_tokens)
-        if self._extractive():
-            return self._ask_extractive(question, passages, history, on_token, started, timings,
-                                        context_tokens)
-        # With the extraction fallback, a free answer that fails the check is replaced, so it
-        # is held back rather than streamed: the reader never sees a rejected answer.
-        fallback = self.settings.answer.extract_fallback and self._can_extract()
-        completion = self._generate(question, passages, history,
-                                    None if fallback else on_token)
-        self._time_completion(timings, completion)
-        text = answering.clean_answer(completion.text) if self._completion_style() else \
-            completion.text.strip()
-        abstained = answering.is_refusal(text) or (
-            self.settings.answer.require_grounded_answer
-            and answering.grounding(text, passages) < self.settings.answer.min_grounding)
-        if abstained and fallback:
-            # The gate said the passages cover the question but the free answer was not in
-            # them: answer with a phrase copied from them instead of refusing.
-            return self._ask_extractive(question, passages, history, on_token, started,
-                                        timings, context_tokens)
-        if fallback and not abstained and on_token is not None:
-            on_token(text)
-        citations = [] if abstained else answering.cite(
-            text, question, passages, self.settings.answer.quote_chars)
-        timings["total_s"] = time.perf_counter() - started
-        return Answer(answering.ABSTAIN_TEXT if abstained else text, abstained, citations,
-                      timings, passages, context_tokens)
-
-    @staticmethod
-    def _time_completion(timings: dict[str, float], completion: Completion) -> None:
-        timings["first_token_s"] = timings["retrieval_s"] + (completion.first_token_s or
-                                                             completion.seconds)
-        timings["generation_s"] = completion.seconds
-        timings["tokens"] = completion.tokens
-
-    def _extractive(self) -> bool:
-        """Base models answer with a phrase copied from the passages (``retrieval.reader``);
-        chat models, and servers that cannot constrain decoding, keep the chat prompt."""
-        return self.settings.answer.reader == "extract" and self._can_extract()
-
-    def _can_extract(self) -> bool:
-        return self._completion_style() and isinstance(self.llm, ConstrainedLLM)
-
-    def _ask_extractive(self, question: str, passages: list[Passage], history: list[Turn],
-                        on_token: TokenCallback | None, started: float,
-                        timings: dict[str, float], context_tokens: int) -> Answer:
-        cfg = self.settings.answer
-        plan = reader.plan_reading(question, passages, self.gate.weight,
-                                   sentences=cfg.reader_sentences,
-                                   max_words=cfg.max_answer_words, type_match=cfg.type_match)
-        prompt = prompts.completion_prompt_from(question, reader.context_text(plan), history)
-        llm = self.llm
-        assert isinstance(llm, ConstrainedLLM)
-        completion = llm.complete_within(prompt, plan.phrases,
-                                         max_tokens=self.settings.llm.max_tokens,
-                                         on_token=on_token)
-        self._time_completion(timings, completion)
-        text = completion.text.strip()
-        found = reader.locate(text, plan.sentences)
-        abstained = not plan.phrases or answering.is_refusal(text) or \
-            answering.grounding(text, passages) == 0.0
-        citations = [] if abstained else (
-            [answering.cite_span(found[0], found[1], len(text), cfg.quote_chars)] if found
-            else answering.cite(text, question, passages, cfg.quote_chars))
-        timings["total_s"] = time.perf_counter() - started
-        return Answer(answering.ABSTAIN_TEXT if abstained else text, abstained, citations,
-                      timings, passages, context_tokens)
-
-    def _completion_style(self) -> bool:
-        return self.llm.prompt_style() == "completion"
-
-    def _fit_context(self, passages: list[Passage]) -> tuple[list[Passage], int]:
-        """The passages that fit the context budget, and their tokens (each counted once:
-        with a remote model every count is a request)."""
-        budget = self.settings.answer.max_context_tokens
-        kept: list[Passage] = []
-        used = 0
-        for passage in passages:
-            cost = self.llm.count_tokens(passage.text)
-            if kept and used + cost > budget:
-                break
-            kept.append(passage)
-            used += cost
-        return kept, used
-
-    def _generate(self, question: str, passages: list[Passage], history: list[Turn],
-                  on_token: TokenCallback | None) -> Completion:
-        max_tokens = self.settings.llm.max_tokens
-        if self._completion_style():
-            prompt = prompts.completion_prompt(question, passages, history)
-            return self.llm.complete(prompt, max_tokens=max_tokens, stop=["\n"],
-                                     on_token=on_token)
-        messages = prompts.chat_messages(question, passages, history)
-        return self.llm.chat(messages, max_tokens=self.settings.llm.chat_max_tokens,
-                             on_token=on_token)
+        return self.answerer.ask(question, collection=collection, article=article,
+                                 history=history, on_token=on_token)
 
     # -- summaries ----------------------------------------------------------------------
     def summarize(self, article: str | None = None, *, collection: str | None = None,
