@@ -144,20 +144,12 @@ class Engine:
         if target is None:
             raise NotFoundError(f"No article {str(ref).strip()!r} in this collection.")
         self.get_article(ref, collection)  # an unknown article is reported as such first
-        target.check_writable()
-        with target.writing():  # looked up again: another process may have removed it
-            info = self.get_article(ref, collection)
-            removed = target.store.delete_article(info.id)
-            target.apply([], np.zeros((0, target.dimension), np.float32), removed)
-        return info
+        return target.remove_article(lambda: self.get_article(ref, collection))
 
     # -- search and answers -------------------------------------------------------------
-    def _check_question(self, question: str) -> str:
-        return check_question(question, self.settings.limits.max_question_chars)
-
     def search(self, query: str, *, collection: str | None = None, article: str | None = None,
                k: int | None = None) -> list[Passage]:
-        query = self._check_question(query)
+        query = check_question(query, self.settings.limits.max_question_chars)
         existing = self._existing(collection)
         if existing is None:
             if article is not None and str(article).strip():

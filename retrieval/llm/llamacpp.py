@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,14 +17,12 @@ from retrieval.llm.interface import Completion, Message, PromptStyle, TokenCallb
 
 log = logging.getLogger(__name__)
 
-_LOG_CALLBACK: Any = None
+@cache
+def _route_llama_logs() -> Any:
+    """Send llama.cpp's own log lines to Python logging (debug) instead of raw stderr.
 
-
-def _route_llama_logs() -> None:
-    """Send llama.cpp's own log lines to Python logging (debug) instead of raw stderr."""
-    global _LOG_CALLBACK
-    if _LOG_CALLBACK is not None:
-        return
+    llama.cpp has one log hook per process: this runs once, and the cache keeps the callback
+    alive for as long as C holds its pointer."""
     import ctypes
 
     import llama_cpp
@@ -33,8 +32,9 @@ def _route_llama_logs() -> None:
     def forward(level: int, text: bytes, user_data: Any) -> None:
         llama_log.debug("%s", text.decode("utf-8", "replace").rstrip())
 
-    _LOG_CALLBACK = llama_cpp.llama_log_callback(forward)  # kept alive: C holds the pointer
-    llama_cpp.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
+    callback = llama_cpp.llama_log_callback(forward)
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+    return callback
 
 
 def llama_class(repack_weights: bool) -> Any:
