@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import (
@@ -174,6 +174,10 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     metrics: MetricsSettings = MetricsSettings()
 
+    # The file ``load_settings`` reads, bound into a subclass per load (``_reading``):
+    # pydantic-settings takes its sources from the class.
+    toml_file: ClassVar[Path | None] = None
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -184,13 +188,20 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        toml_file = _ACTIVE_TOML.get("path")
-        if toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        if cls.toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls.toml_file))
         return tuple(sources)
 
 
-_ACTIVE_TOML: dict[str, Path | None] = {"path": None}
+def _reading(path: Path | None) -> type[Settings]:
+    """``Settings`` that also read the TOML file at ``path``, below the environment."""
+    if path is None:
+        return Settings
+
+    class FileSettings(Settings):
+        toml_file = path
+
+    return FileSettings
 
 
 class ConfigError(ValueError):
@@ -223,14 +234,11 @@ def load_settings(
     for key, value in (overrides or {}).items():
         if value is not None:
             _deep_set(init, key, value)
-    _ACTIVE_TOML["path"] = path
     try:
-        return Settings(**init)
+        return _reading(path)(**init)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"Invalid setting {where}: {first['msg']}.") from None
     except Exception as exc:  # malformed TOML surfaces as a decode error
         raise ConfigError(f"Could not read config file {path}: {exc}.") from None
-    finally:
-        _ACTIVE_TOML["path"] = None

@@ -20,7 +20,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ from retrieval import filelock
 from retrieval.errors import InputError, StorageError
 from retrieval.indexes import DenseIndex, SparseIndex, load_indexes, save_indexes
 from retrieval.store import Store, storage_sentence
+from retrieval.types import ArticleInfo
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,16 @@ class Collection:
         view = IndexView(self._work_generation, dense, SparseIndex.build(ids, texts))
         self._install(view)
         self._save(view)
+
+    def remove_article(self, find: Callable[[], ArticleInfo]) -> ArticleInfo:
+        """Remove the article ``find`` names, looked up under the write lock: another
+        process may have removed it meanwhile."""
+        self.check_writable()
+        with self.writing():
+            info = find()
+            removed = self.store.delete_article(info.id)
+            self.apply([], np.zeros((0, self.dimension), np.float32), removed)
+        return info
 
     def check_writable(self) -> None:
         if self.store.read_only:

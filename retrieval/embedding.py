@@ -11,7 +11,6 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -150,9 +149,8 @@ def configured_dimension(folder: Path) -> int | None:
         return None  # unusual layout: the loaded model will say
 
 
-@lru_cache(maxsize=2)
 def _load_model(model_name: str, device: str) -> SentenceTransformer:
-    """One copy per process: engines built by the CLI, tests or eval share the weights."""
+    """The weights; engines share them by sharing the Embedder (``retrieval.models``)."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
@@ -162,7 +160,6 @@ def _load_model(model_name: str, device: str) -> SentenceTransformer:
     return SentenceTransformer(model_name, device=device)
 
 
-@lru_cache(maxsize=4)
 def _load_tokenizer(model_name: str) -> Any:
     from tokenizers import Tokenizer
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import ipaddress
 import socket
 import ssl
 import threading
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
+from retrieval.addresses import is_public_address
 from retrieval.documents import format_size
 from retrieval.errors import InputError
 
@@ -33,9 +33,6 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _USER_AGENT = "articlebot/0.1"
 _ACCEPT = "text/html,application/xhtml+xml,application/pdf,text/plain;q=0.9,*/*;q=0.5"
 _MAX_SHOWN_URL = 120
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
 
 @dataclass(frozen=True)
 class Fetched:
@@ -77,45 +74,6 @@ def fetch_url(
 
 
 # ---------------------------------------------------------------------------- vetting
-
-
-def is_public_address(address: str | IPAddress) -> bool:
-    """True when ``address`` is a normal public unicast address (one a user may fetch from)."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0] if isinstance(address, str) else address)
-    except ValueError:
-        return False
-    return all(_is_public_single(candidate) for candidate in _embedded_addresses(ip))
-
-
-def _embedded_addresses(ip: IPAddress) -> list[IPAddress]:
-    """The address plus any IPv4 address it wraps (mapped, 6to4, Teredo, NAT64)."""
-    found: list[IPAddress] = [ip]
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            found.append(ip.ipv4_mapped)
-        if ip.sixtofour is not None:
-            found.append(ip.sixtofour)
-        if ip.teredo is not None:
-            found.extend(ip.teredo)
-        if ip in _NAT64:
-            found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-    return found
-
-
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-
-
-def _is_public_single(ip: IPAddress) -> bool:
-    return not (
-        ip.is_loopback
-        or ip.is_private
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-        or not ip.is_global
-    )
 
 
 def _resolve_and_vet(target: _Target, *, allow_private: bool) -> list[str]:

@@ -216,6 +216,13 @@ class Store:
         found = self._articles("WHERE a.title_key = ?", (title_key(title),))
         return found[0] if found else None
 
+    def article_by_ref(self, ref: str) -> ArticleInfo | None:
+        """An article by id or title (case-insensitive)."""
+        # ASCII digits only ("²" is a digit to Python) and within SQLite's integer range.
+        numeric = ref.isascii() and ref.isdigit() and len(ref) <= 18
+        found = self.article_by_id(int(ref)) if numeric else None
+        return found or self.article_by_title(ref)
+
     def article_by_hash(self, content_hash: str) -> ArticleInfo | None:
         found = self._articles("WHERE a.content_hash = ?", (content_hash,))
         return found[0] if found else None

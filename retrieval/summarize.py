@@ -17,14 +17,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 from config import Settings
 from retrieval import faithfulness as fa
+from retrieval.collection import Collection
 from retrieval.compress import Shortening, shorten
+from retrieval.errors import StorageError
 from retrieval.extractive import Embed, Selection, article_sentences, select
 from retrieval.llm import LLM, TokenCallback
-from retrieval.types import SummaryPoint
+from retrieval.types import ArticleInfo, Summary, SummaryPoint
+
+log = logging.getLogger(__name__)
 
 METHOD_VERSION = 2  # bump when the way summaries are made changes: old cache rows go unused
 _SHORT_ALONE_WORDS = 18  # a short summary's first sentence this long stands alone
@@ -100,3 +107,34 @@ def _streamed(point: SummaryPoint, length: str, *, first: bool) -> str:
     if length == "short":
         return point.text if first else f" {point.text}"
     return render_point(point) if first else f"\n{render_point(point)}"
+
+
+class Summarizer:
+    """Summaries of stored articles, cached in their collection per model and settings."""
+
+    def __init__(self, settings: Settings, llm: Callable[[], LLM], embed: Embed):
+        self.settings = settings
+        self._get_llm = llm
+        self.embed = embed
+
+    def summarize(self, target: Collection, info: ArticleInfo,
+                  length: Literal["short", "long"], on_token: TokenCallback | None,
+                  started: float) -> Summary:
+        llm = self._get_llm()
+        key = cache_key(self.settings, llm.name)
+        stored = target.store.cached_summary(info.content_hash, length, key)
+        points = None if stored is None else decode(stored)
+        cached = points is not None
+        if points is None:
+            paragraphs = target.store.article_text(info.id).split("\n\n")
+            points = summarize_article(llm, self.embed, self.settings, info.title, paragraphs,
+                                       length, on_token)
+            try:
+                target.store.save_summary(info.content_hash, length, key, encode(points))
+            except StorageError as exc:  # a full disk costs the cache, not the minutes of work
+                log.warning("could not cache the summary of article %s: %s", info.id, exc)
+        text = render(points, length) or "This article has no text to summarise."
+        if cached and on_token is not None:
+            on_token(text)
+        return Summary(info, text, length, cached, {"total_s": time.perf_counter() - started},
+                       points)

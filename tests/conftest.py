@@ -17,6 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from config import Settings, load_settings
 from retrieval.engine import Engine
+from retrieval.models import ModelCache
 
 pytest_plugins = ["fakediscord.pytest_plugin", "discordkit"]
 
@@ -31,6 +32,12 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("models")
     resolve_gguf("packaged", directory)
     return directory
+
+
+@pytest.fixture(scope="session")
+def model_cache() -> ModelCache:
+    """The session's loaded models: every engine on real models shares them."""
+    return ModelCache()
 
 
 @pytest.fixture()
@@ -48,7 +55,8 @@ def make_settings(tmp_path: Path, models_dir: Path) -> Callable[..., Settings]:
 
 
 @pytest.fixture()
-def make_engine(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Engine]]:
+def make_engine(make_settings: Callable[..., Settings],
+                model_cache: ModelCache) -> Iterator[Callable[..., Engine]]:
     engines: list[Engine] = []
 
     def build(wrap_llm: Callable[[Any], Any] | None = None, **overrides: Any) -> Engine:
@@ -57,10 +65,8 @@ def make_engine(make_settings: Callable[..., Settings]) -> Iterator[Callable[...
         settings = make_settings(**overrides)
         llm = None
         if wrap_llm is not None:
-            from retrieval.engine import build_llm
-
-            llm = wrap_llm(build_llm(settings))
-        engine = Engine(settings, llm=llm)
+            llm = wrap_llm(model_cache.llm(settings))
+        engine = Engine(settings, llm=llm, models=model_cache)
         engines.append(engine)
         return engine
 
@@ -106,7 +112,7 @@ def fast_engine(fast_settings: Callable[..., Settings]) -> Iterator[Callable[...
         engine.close()
 
 
-MODEL_FIXTURES = {"models_dir", "make_settings", "make_engine", "engine"}
+MODEL_FIXTURES = {"models_dir", "model_cache", "make_settings", "make_engine", "engine"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -15,6 +15,7 @@ from config import Settings
 from retrieval.engine import Engine
 from retrieval.eval_runner import index_key, plan_eval, run_eval
 from retrieval.evaluation import load_articles, load_questions
+from retrieval.models import ModelCache
 
 ARTICLES = [
     {"doc_id": "tower", "title": "Eiffel Tower",
@@ -60,7 +61,8 @@ def scripted(replies: dict[str, str]) -> QueuedLLM:
 
 
 def test_the_runner_scores_known_replies(make_settings: Callable[..., Settings],
-                                         data: tuple[Path, Path], tmp_path: Path) -> None:
+                                         model_cache: ModelCache, data: tuple[Path, Path],
+                                         tmp_path: Path) -> None:
     replies = {
         "Whose company designed the Eiffel Tower?": "Gustave Eiffel",  # EM 1
         "When was the Eiffel Tower completed?": "in March 1889 as the entrance arch",  # F1 .5
@@ -69,7 +71,8 @@ def test_the_runner_scores_known_replies(make_settings: Callable[..., Settings],
         "Who painted the Eiffel Tower red?": "Picasso",  # not in the passages: abstains
     }
     # The support gate is tuned on real data; off here, only the scripted replies decide.
-    engine = Engine(make_settings(**{"search.min_support": -10.0}), llm=scripted(replies))
+    engine = Engine(make_settings(**{"search.min_support": -10.0}), llm=scripted(replies),
+                    models=model_cache)
     out = tmp_path / "out.jsonl"
     with out.open("w") as handle:
         report = run_eval(engine, *data, limit=5, seed=0, out=handle)
@@ -133,7 +136,7 @@ def test_eval_command_prints_the_documented_json(make_settings: Callable[..., Se
 
 
 def test_per_article_eval_asks_each_article_alone_and_reports_each_kind(
-    make_settings: Callable[..., Settings], tmp_path: Path,
+    make_settings: Callable[..., Settings], model_cache: ModelCache, tmp_path: Path,
 ) -> None:
     kinds = {"q1": "entity", "q2": "number", "q3": "number", "q4": "unanswerable",
              "q5": "off_topic"}
@@ -148,7 +151,8 @@ def test_per_article_eval_asks_each_article_alone_and_reports_each_kind(
                "Who painted the Eiffel Tower red?": "Picasso"}
     # Four passages per question: pooled, a question would also get the other article's.
     engine = Engine(make_settings(**{"search.min_support": -10.0, "search.top_k": 4}),
-                    llm=scripted(replies))
+                    llm=scripted(replies),
+                    models=model_cache)
     out = tmp_path / "out.jsonl"
     with out.open("w") as handle:
         report = run_eval(engine, articles, questions, limit=5, seed=0, per_article=True,

@@ -17,6 +17,7 @@ import pytest
 
 from config import Settings
 from retrieval.engine import Engine
+from retrieval.models import ModelCache
 
 BBC = Path(__file__).resolve().parents[3] / "shared" / "eval" / "bbc-news" / "articles.jsonl"
 ARTICLES = 160
@@ -77,7 +78,7 @@ def _check_consistent(engine: Engine) -> int:
 
 @pytest.mark.slow
 def test_kill_9_during_ingestion_leaves_whole_articles_and_a_rerun_adds_only_the_rest(
-    tmp_path: Path, make_settings: Callable[..., Settings]
+    tmp_path: Path, make_settings: Callable[..., Settings], model_cache: ModelCache
 ) -> None:
     if not BBC.exists():
         pytest.fail(f"{BBC} is missing: the reliability suite needs ../shared")
@@ -89,7 +90,7 @@ def test_kill_9_during_ingestion_leaves_whole_articles_and_a_rerun_adds_only_the
     for _ in range(3):
         process = _start_ingest(folder, settings.data_dir)
         _kill_after_some_stored(process, rng.randint(5, 30))
-        engine = Engine(settings)
+        engine = Engine(settings, models=model_cache)
         present = _check_consistent(engine)
         engine.close()
         assert present >= stored_before  # nothing committed is ever lost
@@ -103,7 +104,7 @@ def test_kill_9_during_ingestion_leaves_whole_articles_and_a_rerun_adds_only_the
     added, skipped = output.count("Stored "), output.count("Already stored")
     assert added + skipped == total
     assert skipped >= stored_before  # every article stored before the kills is kept as is
-    engine = Engine(settings)
+    engine = Engine(settings, models=model_cache)
     assert _check_consistent(engine) == stored_before + added
     answer_titles = {p.title for p in engine.search("Time Warner quarterly profits")}
     engine.close()

@@ -1,0 +1,159 @@
+"""The ask pipeline: retrieve, fit the passages to the context budget, ask the support gate,
+then read a phrase out of the passages (base models) or generate a grounded answer.
+
+``Engine.ask`` delegates here; the models are reached through callables so that they still
+load lazily, on the first question.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from config import Settings
+from retrieval import answer as answering
+from retrieval import prompts, reader
+from retrieval.abstain import SupportGate
+from retrieval.llm import LLM, Completion, ConstrainedLLM, TokenCallback
+from retrieval.questions import check_question
+from retrieval.types import Answer, Passage, Turn
+
+
+class Search(Protocol):
+    def __call__(self, query: str, *, collection: str | None = None,
+                 article: str | None = None, k: int | None = None) -> list[Passage]: ...
+
+
+class Answerer:
+    """Answers one question at a time from what ``search`` finds (thread-safe: no state of
+    its own beyond the settings and the shared models)."""
+
+    def __init__(self, settings: Settings, *, search: Search, llm: Callable[[], LLM],
+                 gate: Callable[[], SupportGate]):
+        self.settings = settings
+        self.search = search
+        self._get_llm = llm
+        self._get_gate = gate
+
+    @property
+    def llm(self) -> LLM:
+        return self._get_llm()
+
+    @property
+    def gate(self) -> SupportGate:
+        return self._get_gate()
+
+    def _check_question(self, question: str) -> str:
+        return check_question(question, self.settings.limits.max_question_chars)
+
+    def ask(self, question: str, *, collection: str | None = None, article: str | None = None,
+            history: Sequence[Turn] = (), on_token: TokenCallback | None = None) -> Answer:
+        started = time.perf_counter()
+        question = self._check_question(question)
+        history = list(history)[-self.settings.answer.history_turns:] if \
+            self.settings.answer.history_turns else []
+        # Follow-ups ("what did he say next?") retrieve with the previous question as context.
+        query = " ".join([*(t.question for t in history[-1:]), question])
+        passages = self.search(query[-self.settings.limits.max_question_chars:],
+                               collection=collection, article=article)
+        timings = {"retrieval_s": time.perf_counter() - started}
+        passages, context_tokens = self._fit_context(passages)
+        if not self.gate.supported(query, passages):
+            timings["total_s"] = time.perf_counter() - started
+            return Answer(answering.ABSTAIN_TEXT, True, [], timings, passages, context_tokens)
+        if self._extractive():
+            return self._ask_extractive(question, passages, history, on_token, started, timings,
+                                        context_tokens)
+        # With the extraction fallback, a free answer that fails the check is replaced, so it
+        # is held back rather than streamed: the reader never sees a rejected answer.
+        fallback = self.settings.answer.extract_fallback and self._can_extract()
+        completion = self._generate(question, passages, history,
+                                    None if fallback else on_token)
+        self._time_completion(timings, completion)
+        text = answering.clean_answer(completion.text) if self._completion_style() else \
+            completion.text.strip()
+        abstained = answering.is_refusal(text) or (
+            self.settings.answer.require_grounded_answer
+            and answering.grounding(text, passages) < self.settings.answer.min_grounding)
+        if abstained and fallback:
+            # The gate said the passages cover the question but the free answer was not in
+            # them: answer with a phrase copied from them instead of refusing.
+            return self._ask_extractive(question, passages, history, on_token, started,
+                                        timings, context_tokens)
+        if fallback and not abstained and on_token is not None:
+            on_token(text)
+        citations = [] if abstained else answering.cite(
+            text, question, passages, self.settings.answer.quote_chars)
+        timings["total_s"] = time.perf_counter() - started
+        return Answer(answering.ABSTAIN_TEXT if abstained else text, abstained, citations,
+                      timings, passages, context_tokens)
+
+    @staticmethod
+    def _time_completion(timings: dict[str, float], completion: Completion) -> None:
+        timings["first_token_s"] = timings["retrieval_s"] + (completion.first_token_s or
+                                                             completion.seconds)
+        timings["generation_s"] = completion.seconds
+        timings["tokens"] = completion.tokens
+
+    def _extractive(self) -> bool:
+        """Base models answer with a phrase copied from the passages (``retrieval.reader``);
+        chat models, and servers that cannot constrain decoding, keep the chat prompt."""
+        return self.settings.answer.reader == "extract" and self._can_extract()
+
+    def _can_extract(self) -> bool:
+        return self._completion_style() and isinstance(self.llm, ConstrainedLLM)
+
+    def _ask_extractive(self, question: str, passages: list[Passage], history: list[Turn],
+                        on_token: TokenCallback | None, started: float,
+                        timings: dict[str, float], context_tokens: int) -> Answer:
+        cfg = self.settings.answer
+        plan = reader.plan_reading(question, passages, self.gate.weight,
+                                   sentences=cfg.reader_sentences,
+                                   max_words=cfg.max_answer_words, type_match=cfg.type_match)
+        prompt = prompts.completion_prompt_from(question, reader.context_text(plan), history)
+        llm = self.llm
+        assert isinstance(llm, ConstrainedLLM)
+        completion = llm.complete_within(prompt, plan.phrases,
+                                         max_tokens=self.settings.llm.max_tokens,
+                                         on_token=on_token)
+        self._time_completion(timings, completion)
+        text = completion.text.strip()
+        found = reader.locate(text, plan.sentences)
+        abstained = not plan.phrases or answering.is_refusal(text) or \
+            answering.grounding(text, passages) == 0.0
+        citations = [] if abstained else (
+            [answering.cite_span(found[0], found[1], len(text), cfg.quote_chars)] if found
+            else answering.cite(text, question, passages, cfg.quote_chars))
+        timings["total_s"] = time.perf_counter() - started
+        return Answer(answering.ABSTAIN_TEXT if abstained else text, abstained, citations,
+                      timings, passages, context_tokens)
+
+    def _completion_style(self) -> bool:
+        return self.llm.prompt_style() == "completion"
+
+    def _fit_context(self, passages: list[Passage]) -> tuple[list[Passage], int]:
+        """The passages that fit the context budget, and their tokens (each counted once:
+        with a remote model every count is a request)."""
+        budget = self.settings.answer.max_context_tokens
+        kept: list[Passage] = []
+        used = 0
+        for passage in passages:
+            cost = self.llm.count_tokens(passage.text)
+            if kept and used + cost > budget:
+                break
+            kept.append(passage)
+            used += cost
+        return kept, used
+
+    def _generate(self, question: str, passages: list[Passage], history: list[Turn],
+                  on_token: TokenCallback | None) -> Completion:
+        max_tokens = self.settings.llm.max_tokens
+        if self._completion_style():
+            prompt = prompts.completion_prompt(question, passages, history)
+            return self.llm.complete(prompt, max_tokens=max_tokens, stop=["\n"],
+                                     on_token=on_token)
+        messages = prompts.chat_messages(question, passages, history)
+        return self.llm.chat(messages, max_tokens=self.settings.llm.chat_max_tokens,
+                             on_token=on_token)
+
