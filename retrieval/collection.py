@@ -64,7 +64,9 @@ class Collection:
         self.directory = directory
         self.dimension = dimension
         self.lock_timeout_s = lock_timeout_s
-        self.store = Store(directory / "store.sqlite3")
+        # A new database is set up by one process at a time (see ``retrieval.store``).
+        self.store = Store(directory / "store.sqlite3", setup_lock=lambda: filelock.exclusive(
+            directory / LOCK_FILE, lock_timeout_s))
         self.last_used = time.monotonic()
         self._lock = threading.RLock()  # guards the fields below; never held while searching
         self._write_mutex = threading.RLock()  # one writer (or batch) in this process

@@ -40,8 +40,13 @@ class SamplePreload:
             return
         document = parse_document(sample_article_bytes(), SAMPLE_NAME)
         try:
-            self.ingestion.store_document(collection, document, added_by="articlebot")
-            collection.store.set_meta("sample_loaded", "1")
+            # Under the writer lock, asked again: another process starting at the same time
+            # may have preloaded it, and a member removed it since.
+            with collection.writing():
+                if collection.store.get_meta("sample_loaded"):
+                    return
+                self.ingestion.store_document(collection, document, added_by="articlebot")
+                collection.store.set_meta("sample_loaded", "1")
         except StorageError as exc:  # a read-only volume still serves what it has
             log.warning("could not preload the sample article: %s", exc)
             return

@@ -3,6 +3,11 @@
 Every change bumps ``meta.generation`` in the same transaction, so the rebuildable indexes
 (FAISS, BM25) can tell whether they are current. Chunk ids come from AUTOINCREMENT and are
 never reused, so they serve as stable FAISS ids.
+
+A new database is set up (WAL, then the schema, then ``user_version``) under the caller's
+``setup_lock``, because two connections switching one file to WAL at once fail at once:
+SQLite answers one of them "database is locked" without waiting (it would deadlock
+otherwise), whatever the busy timeout. Once set up, connections only wait their turn.
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +30,11 @@ from retrieval.errors import StorageError
 from retrieval.types import ArticleInfo
 
 log = logging.getLogger(__name__)
+
+# Another process may hold the write lock for a moment (``articlebot ingest``).
+BUSY_TIMEOUT_S = 30.0
+# Raised whenever the schema changes; a database below it is set up (again) on open.
+SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -98,28 +108,54 @@ def _now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
+def _is_set_up(db: sqlite3.Connection) -> bool:
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    return version >= SCHEMA_VERSION and db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _set_up(db: sqlite3.Connection) -> None:
+    """WAL and the schema, idempotent; called holding the set-up lock."""
+    db.execute("PRAGMA journal_mode=WAL")
+    try:
+        # One transaction: a process opening the file meanwhile sees all tables or none.
+        db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; "
+                         "COMMIT;")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
 class Store:
     """One collection's SQLite database. Methods are thread-safe (one connection, one lock)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *,
+                 setup_lock: Callable[[], AbstractContextManager[object]] = nullcontext):
+        """``setup_lock`` excludes every other process (and Store) setting up the same file
+        (the collection's writer lock); it is taken only while the database is not set up."""
         self.path = path
         self.read_only = False
+        self._setup_lock = setup_lock
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._connect()
 
     def _connect(self) -> sqlite3.Connection:
         path = self.path
+        db: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False,
+                                 isolation_level=None)
+            if not _is_set_up(db):
+                with self._setup_lock():
+                    if not _is_set_up(db):  # another process may have done it meanwhile
+                        _set_up(db)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
-            # Another process may hold the write lock for a moment (articlebot ingest).
-            db.execute("PRAGMA busy_timeout=30000")
-            db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
+            if db is not None:
+                db.close()
             writable = os.access(path.parent, os.W_OK | os.X_OK) and not _on_read_only_fs(path)
             if writable or not path.is_file():
                 # The path goes to the log; members only ever see the sentence.
