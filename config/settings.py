@@ -54,6 +54,7 @@ class SearchSettings(_Section):
     min_support: float = Field(0.52, ge=-10.0, le=10.0)
     coverage_weight: float = Field(0.25, ge=0.0, le=10.0)
     name_weight: float = Field(0.2, ge=0.0, le=10.0)
+    cover_bonus: float = Field(0.1, ge=0.0, le=10.0)
     faiss_threads: int = Field(1, ge=1)
 
 

@@ -7,11 +7,16 @@ a lot, "take" or "place" little, whatever the collection holds. The support scor
 
     best cosine + coverage_weight * (rarity-weighted share of the question's words found in
     the passages or their titles) - name_weight * (share of the question's names and numbers
-    that no passage has)
+    that no passage has) + cover_bonus (when the passages hold every name and number of the
+    question and at least ``FULL_COVER`` of its weighted words)
 
-and the model is asked only when it reaches ``min_support``. A question about something the
-articles do not hold names rare things the passages lack; one in the user's own words still
-shares its rare words (the names, the topic) with the passage that answers it.
+and the model is asked only when it reaches ``min_support``. The bonus is for short
+questions about a name ("Who is He Lifeng?"): all their words are in the passage, but a
+five-word question is never very close to a 100-word passage by cosine.
+
+A question about something the articles do not hold names rare things the passages lack;
+one in the user's own words still shares its rare words (the names, the topic) with the
+passage that answers it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from retrieval.types import Passage
 _CEILING = 7.0
 _FLOOR_WEIGHT = 0.5  # words of the highest frequency still count a little
 _UNKNOWN_ZIPF = 1.0  # words the list lacks: names, typos, numbers
+FULL_COVER = 0.85  # weighted share of the question's words that counts as all of them
 _NAME = re.compile(r"\b(?:[A-Z][\w'’.-]*[a-z0-9][\w'’.-]*|[A-Z]{2,}|\d[\d,.]*)\b")
 _QUESTION_WORDS = frozenset(
     "what who whom whose which when where why how is are was were do does did can could will "
@@ -74,10 +80,11 @@ class SupportGate:
     """Scores how well passages cover a question; built once, shared by every question."""
 
     def __init__(self, zipf: ZipfLookup, *, coverage_weight: float, name_weight: float,
-                 min_support: float, min_score: float):
+                 min_support: float, min_score: float, cover_bonus: float = 0.0):
         self._weight = lru_cache(maxsize=65536)(self._rarity(zipf))
         self.coverage_weight = coverage_weight
         self.name_weight = name_weight
+        self.cover_bonus = cover_bonus
         self.min_support = min_support
         self.min_score = min_score
 
@@ -110,6 +117,8 @@ class SupportGate:
         missing = (sum(n not in seen and stem(n) not in stems for n in names) / len(names)
                    if names else 0.0)
         score = dense + self.coverage_weight * coverage - self.name_weight * missing
+        if names and missing == 0.0 and coverage >= FULL_COVER:
+            score += self.cover_bonus
         return Support(dense, coverage, missing, score)
 
     def supported(self, question: str, passages: Sequence[Passage]) -> bool:

@@ -76,9 +76,10 @@ class Answerer:
         abstained = answering.is_refusal(text) or (
             self.settings.answer.require_grounded_answer
             and answering.grounding(text, passages) < self.settings.answer.min_grounding)
-        if abstained and fallback:
+        if fallback and (abstained or answering.echoes_the_question(text, question)):
             # The gate said the passages cover the question but the free answer was not in
-            # them: answer with a phrase copied from them instead of refusing.
+            # them, or only echoed the question: answer with a phrase copied from them
+            # instead.
             return self._ask_extractive(question, passages, history, on_token, started,
                                         timings, context_tokens)
         if fallback and not abstained and on_token is not None:

@@ -77,7 +77,7 @@ class Engine:
                 self._gate = SupportGate(
                     wordfreq_zipf(), coverage_weight=cfg.coverage_weight,
                     name_weight=cfg.name_weight, min_support=cfg.min_support,
-                    min_score=cfg.min_score)
+                    min_score=cfg.min_score, cover_bonus=cfg.cover_bonus)
             return self._gate
 
     def warm_up(self) -> None:

@@ -5,6 +5,8 @@ for that prefix on every question (reading the prompt dominates latency on a CPU
 with ``articlebot eval`` on the packaged Gemma 3 270M base model: three short SQuAD-like
 examples instead of one (F1 +7), no article titles inside the passage text (the model
 echoed them as answers) and the best passage last, nearest the question (F1 +6 over first).
+Six news-like examples in readers' own words before those three: F1 +5 on news-qa (one
+article per collection) and +6 on SQuAD.
 """
 
 from __future__ import annotations
@@ -18,6 +20,34 @@ NOT_COVERED = "NOT IN ARTICLES"
 
 _EXAMPLE = (
     "Answer each question with the shortest phrase copied from its passage.\n\n"
+    # News-like examples in readers' own words: a reason, an entity, a number with its unit,
+    # a role ("Who is X?"), a place and an event each show the phrase to copy.
+    "Passage: The city council said on Tuesday that the new bridge over the river Tay would "
+    "cost £45m and open in 2027. Council leader Mary Byrne said the delay was caused by a "
+    "shortage of steel.\n"
+    "Question: Why has the bridge been delayed?\n"
+    "Answer: a shortage of steel\n\n"
+    "Passage: Striker Tom Ellis, 24, joined Hartford United from Dunmore Rovers for an "
+    "undisclosed fee. He scored 19 goals last season.\n"
+    "Question: Which club did the striker leave?\n"
+    "Answer: Dunmore Rovers\n\n"
+    "Passage: Shares in the carmaker fell 6% after it recalled 80,000 vans in Germany "
+    "because of faulty brakes.\n"
+    "Question: How many vehicles were recalled?\n"
+    "Answer: 80,000 vans\n\n"
+    "Passage: Ana Ruiz, the bank's chief economist, told reporters that interest rates would "
+    "stay on hold until the spring.\n"
+    "Question: Who is Ana Ruiz?\n"
+    "Answer: the bank's chief economist\n\n"
+    "Passage: Talks between the two unions will be held in Geneva next week, the ministry "
+    "announced.\n"
+    "Question: In which city will the unions meet?\n"
+    "Answer: Geneva\n\n"
+    "Passage: After months of losses, the airline said it would cut 300 jobs and close its "
+    "base in Leeds, blaming high fuel prices.\n"
+    "Question: What has the airline decided to do about its Leeds base?\n"
+    "Answer: close its base in Leeds\n\n"
+    # Encyclopedia-like examples: questions that reuse the passage's wording.
     "Passage: The Eiffel Tower was completed in March 1889 as the entrance arch to the "
     "World's Fair in Paris. It was designed by the company of Gustave Eiffel.\n"
     "Question: Whose company designed the Eiffel Tower?\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrieval.answer import cite, grounding
+from retrieval.answer import cite, echoes_the_question, grounding
 from retrieval.types import Passage
 
 
@@ -56,3 +56,11 @@ def test_a_long_sentence_is_cut_around_the_answer() -> None:
             "before agreeing, finally chose Oslo as the host city.")
     cited = cite("Oslo", "Which city was chosen?", [_passage(text)], 60)
     assert "Oslo" in cited[0].quote and len(cited[0].quote) <= 60
+
+
+def test_an_answer_of_only_the_questions_words_echoes_it() -> None:
+    question = "Which US administration is China ready to talk with?"
+    assert echoes_the_question("the US administration", question)
+    assert echoes_the_question("China", question)
+    assert not echoes_the_question("the Trump administration", question)
+    assert not echoes_the_question("Switzerland", "Where are the talks being held?")

@@ -103,3 +103,15 @@ def test_a_free_answer_the_check_rejects_is_never_streamed(
     assert answer.text == "Catania airport" and not answer.abstained
     assert "".join(streamed).strip() == "Catania airport"
     assert len(llm.prompts) == 2  # the model was asked twice; only the second answer showed
+
+
+def test_a_free_answer_that_only_echoes_the_question_is_replaced_by_an_extracted_phrase(
+    fast_engine: Callable[..., Engine],
+) -> None:
+    # "the airport" is in the passage, so grounding alone would accept it.
+    llm = QueuedLLM("the airport", "Catania airport")
+    engine = fast_engine(llm=llm, **{"search.min_score": -1.0, "search.min_support": -10.0})
+    engine.ingest_bytes(VOLCANO.encode(), "volcano.txt")
+    answer = engine.ask("Which airport closed after Mount Etna erupted?")
+    assert answer.text == "Catania airport" and not answer.abstained
+    assert len(llm.prompts) == 2
