@@ -22,54 +22,19 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from retrieval.chunking import Chunk
 from retrieval.errors import StorageError
+from retrieval.schema import is_set_up, set_up
 from retrieval.types import ArticleInfo
 
 log = logging.getLogger(__name__)
 
 # Another process may hold the write lock for a moment (``articlebot ingest``).
 BUSY_TIMEOUT_S = 30.0
-# Raised whenever the schema changes; a database below it is set up (again) on open.
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS articles (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    title TEXT NOT NULL,
-    title_key TEXT NOT NULL UNIQUE,
-    source TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    text TEXT NOT NULL,
-    added_at TEXT NOT NULL,
-    added_by TEXT
-);
-CREATE INDEX IF NOT EXISTS articles_hash ON articles(content_hash);
-CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
-    seq INTEGER NOT NULL,
-    paragraph INTEGER NOT NULL,
-    start INTEGER NOT NULL,
-    end INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    vector BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id, seq);
-CREATE TABLE IF NOT EXISTS summaries (
-    content_hash TEXT NOT NULL,
-    length TEXT NOT NULL,
-    model TEXT NOT NULL,
-    text TEXT NOT NULL,
-    PRIMARY KEY (content_hash, length, model)
-);
-"""
-
-
 @dataclass(frozen=True)
 class StoredChunk:
     id: int
@@ -108,24 +73,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
-def _is_set_up(db: sqlite3.Connection) -> bool:
-    version = int(db.execute("PRAGMA user_version").fetchone()[0])
-    return version >= SCHEMA_VERSION and db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-
-
-def _set_up(db: sqlite3.Connection) -> None:
-    """WAL and the schema, idempotent; called holding the set-up lock."""
-    db.execute("PRAGMA journal_mode=WAL")
-    try:
-        # One transaction: a process opening the file meanwhile sees all tables or none.
-        db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; "
-                         "COMMIT;")
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
-
-
 class Store:
     """One collection's SQLite database. Methods are thread-safe (one connection, one lock)."""
 
@@ -147,10 +94,10 @@ class Store:
             path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False,
                                  isolation_level=None)
-            if not _is_set_up(db):
+            if not is_set_up(db):
                 with self._setup_lock():
-                    if not _is_set_up(db):  # another process may have done it meanwhile
-                        _set_up(db)
+                    if not is_set_up(db):  # another process may have done it meanwhile
+                        set_up(db)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA foreign_keys=ON")
         except (OSError, sqlite3.Error) as exc:
@@ -350,12 +297,7 @@ class Store:
 
     def all_chunks(self) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
         """Every chunk: ids (int64), vectors (float32), texts and titles, in id order."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT c.id, c.vector, c.text, a.title FROM chunks c "
-                "JOIN articles a ON a.id = c.article_id ORDER BY c.id"
-            ).fetchall()
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        ids, rows = self._chunk_rows("c.vector, c.text, a.title")
         if rows:
             vectors = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
         else:
@@ -371,13 +313,18 @@ class Store:
     def chunk_texts(self) -> tuple[np.ndarray, list[str]]:
         """Every chunk id and its BM25 text (title, newline, text), in id order, read in one
         statement (a consistent snapshot even while another process writes)."""
+        ids, rows = self._chunk_rows("a.title || char(10) || c.text")
+        return ids, [r[1] for r in rows]
+
+    def _chunk_rows(self, columns: str) -> tuple[np.ndarray, list[Any]]:
+        """Every chunk's id (int64) and ``columns`` of it and its article, in id order, in
+        one statement."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT c.id, a.title || char(10) || c.text FROM chunks c "
+                f"SELECT c.id, {columns} FROM chunks c "
                 "JOIN articles a ON a.id = c.article_id ORDER BY c.id"
             ).fetchall()
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        return ids, [r[1] for r in rows]
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)), rows
 
     def chunk_count(self) -> int:
         with self._lock:

@@ -22,7 +22,8 @@ from retrieval import filelock
 from retrieval.collection import LOCK_FILE, Collection
 from retrieval.engine import SAMPLE_NAME, Engine
 from retrieval.sample import SamplePreload
-from retrieval.store import _SCHEMA, SCHEMA_VERSION, Store
+from retrieval.schema import SCHEMA, SCHEMA_VERSION
+from retrieval.store import Store
 
 PROCESSES = 4
 ROUNDS = 25
@@ -117,7 +118,7 @@ def test_a_database_set_up_before_the_schema_version_was_recorded_keeps_its_arti
     engine.close()
     with closing(sqlite3.connect(path)) as db:  # as the releases before the version was recorded
         db.execute("PRAGMA user_version=0")
-        db.executescript(_SCHEMA)
+        db.executescript(SCHEMA)
     reopened = fast_engine(data_dir=tmp_path / "data", preload_sample=False)
     assert [a.title for a in reopened.list_articles()] == ["Harbour News"]
     with closing(sqlite3.connect(path)) as db:
