@@ -106,6 +106,7 @@ class AnswerSettings(_Section):
     reader: Literal["extract", "generate"] = "generate"
     extract_fallback: bool = True
     reader_sentences: int = Field(0, ge=0, le=20)
+    context_sentences: int = Field(4, ge=0, le=20)
     type_match: bool = True
     max_answer_words: int = Field(8, ge=1, le=40)
 

@@ -112,7 +112,8 @@ class Answerer:
         plan = reader.plan_reading(question, passages, self.gate.weight,
                                    sentences=cfg.reader_sentences,
                                    max_words=cfg.max_answer_words, type_match=cfg.type_match)
-        prompt = prompts.completion_prompt_from(question, reader.context_text(plan), history)
+        prompt = prompts.completion_prompt_from(question, reader.context_text(plan.sentences),
+                                                history)
         llm = self.llm
         assert isinstance(llm, ConstrainedLLM)
         completion = llm.complete_within(prompt, plan.phrases,
@@ -151,7 +152,15 @@ class Answerer:
                   on_token: TokenCallback | None) -> Completion:
         max_tokens = self.settings.llm.max_tokens
         if self._completion_style():
-            prompt = prompts.completion_prompt(question, passages, history)
+            cfg = self.settings.answer
+            if cfg.context_sentences > 0:
+                chosen = reader.choose_sentences(question, passages, self.gate.weight,
+                                                 sentences=cfg.context_sentences,
+                                                 type_match=cfg.type_match)
+                prompt = prompts.completion_prompt_from(question, reader.context_text(chosen),
+                                                        history)
+            else:
+                prompt = prompts.completion_prompt(question, passages, history)
             return self.llm.complete(prompt, max_tokens=max_tokens, stop=["\n"],
                                      on_token=on_token)
         messages = prompts.chat_messages(question, passages, history)

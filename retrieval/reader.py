@@ -60,14 +60,23 @@ def _filler(word: str) -> bool:
     return word.strip("\"'“‘(").lower().split("'")[0].split("’")[0] in FUNCTION_WORDS
 
 
+def choose_sentences(question: str, passages: Sequence[Passage], weight: Weight, *,
+                     sentences: int, type_match: bool) -> list[Sentence]:
+    """What the model reads: the ``sentences`` sentences sharing most of the question's rare
+    words (0 = all of them), in the article's order, the best passage's last."""
+    if sentences > 0:
+        kind = answer_type(question) if type_match else ""
+        chosen = rank_sentences(question, passages, weight, kind)[:sentences]
+    else:
+        chosen = sentences_of(passages)
+    return sorted(chosen, key=lambda s: (-s.rank, s.start))
+
+
 def plan_reading(question: str, passages: Sequence[Passage], weight: Weight, *,
                  sentences: int, max_words: int, type_match: bool) -> ReadPlan:
     kind = answer_type(question)
-    if sentences > 0:
-        ranked = rank_sentences(question, passages, weight, kind if type_match else "")
-        chosen = list(reversed(ranked[:sentences]))
-    else:  # the whole passages, the best one last
-        chosen = sorted(sentences_of(passages), key=lambda s: (-s.rank, s.start))
+    chosen = choose_sentences(question, passages, weight, sentences=sentences,
+                              type_match=type_match)
     asked = {stem(w) for w in content_words(question)}
     phrases: list[str] = []
     if type_match and kind in (*_TYPED, "reason"):
@@ -91,11 +100,11 @@ def locate(answer: str, sentences: Sequence[Sentence]) -> tuple[Passage, int] | 
     return None
 
 
-def context_text(plan: ReadPlan) -> str:
+def context_text(sentences: Sequence[Sentence]) -> str:
     """The sentences as the prompt shows them: one passage per line, the best one last."""
     lines: list[list[str]] = []
     previous = None
-    for sentence in plan.sentences:
+    for sentence in sentences:
         if sentence.passage is not previous:
             lines.append([])
             previous = sentence.passage

@@ -6,7 +6,7 @@ import pytest
 
 from retrieval.abstain import SupportGate, wordfreq_zipf
 from retrieval.extract import PhraseTrie, build_trie, constrain_to, word_spans
-from retrieval.reader import context_text, locate, plan_reading
+from retrieval.reader import choose_sentences, context_text, locate, plan_reading
 from retrieval.spans import Sentence, answer_type, candidates_in, rank_sentences
 from retrieval.types import Passage
 
@@ -80,6 +80,19 @@ def test_sentences_sharing_the_question_rare_words_rank_first(gate: SupportGate)
     assert ranked[0].text.startswith("The meeting")
 
 
+def test_the_chosen_sentences_keep_the_articles_order_with_the_best_passage_last(
+    gate: SupportGate,
+) -> None:
+    chosen = choose_sentences("Why did exports fall in April?", [TALKS, OTHER], gate.weight,
+                              sentences=2, type_match=True)
+    assert len(chosen) == 2
+    assert chosen[-1].text.startswith("Exports fell 12% in April")  # the answer's sentence
+    assert [(s.rank, s.start) for s in chosen] == sorted(
+        ((s.rank, s.start) for s in chosen), key=lambda pair: (-pair[0], pair[1]))
+    text = context_text(chosen)
+    assert "Stimson" not in text or text.index("Stimson") < text.index("Exports fell")
+
+
 def test_the_plan_offers_typed_phrases_and_locates_the_answer(gate: SupportGate) -> None:
     plan = plan_reading("Which official will He Lifeng meet?", [TALKS, OTHER], gate.weight,
                         sentences=0, max_words=8, type_match=True)
@@ -88,7 +101,7 @@ def test_the_plan_offers_typed_phrases_and_locates_the_answer(gate: SupportGate)
         plan.phrases
     assert not any(p == "He Lifeng" for p in plan.phrases)
     # the best passage comes last, nearest the question
-    assert context_text(plan).splitlines()[-1].startswith("China has signalled")
+    assert context_text(plan.sentences).splitlines()[-1].startswith("China has signalled")
     found = locate("Scott Bessent", plan.sentences)
     assert found is not None and found[0] is TALKS
     assert TALKS.text[found[1]:].startswith("Scott Bessent")
