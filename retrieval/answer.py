@@ -92,10 +92,13 @@ def _sentence_around(passage: Passage, offset: int, length: int, limit: int) -> 
     end = max(end, min(len(text), offset + length))
     if end - start <= limit:
         return text[start:end].strip()
-    # Keep the answer visible: start the window shortly before it.
-    lead = max(start, min(offset - limit // 3, end - limit))
-    window = text[lead : lead + limit - 2].strip()
-    return ("…" if lead > start else "") + window + "…"
+    # Keep the answer visible: start the window shortly before it, and never so early that
+    # the answer's end falls outside (two characters go to the ellipses).
+    room = limit - 2
+    lead = max(start, min(offset - limit // 3, end - room, offset + length - room))
+    tail = min(end, lead + room)
+    window = text[lead:tail].strip()
+    return ("…" if lead > start else "") + window + ("…" if tail < end else "")
 
 
 def _best_sentence(passage: Passage, probe: set[str], limit: int) -> str:

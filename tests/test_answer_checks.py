@@ -64,3 +64,15 @@ def test_an_answer_of_only_the_questions_words_echoes_it() -> None:
     assert echoes_the_question("China", question)
     assert not echoes_the_question("the Trump administration", question)
     assert not echoes_the_question("Switzerland", "Where are the talks being held?")
+
+
+def test_an_answer_at_the_end_of_a_long_sentence_is_whole_in_the_quote() -> None:
+    text = ('"China is attempting to position itself as responsible while still conveying a '
+            'crucial message: play fair in these discussions," stated Yun Sun, a prominent '
+            'analyst at the Stimson Center.')
+    passage = _passage(text)
+    [citation] = cite("the Stimson Center", "Where does Yun Sun work?", [passage], 160)
+    assert "Stimson Center" in citation.quote and len(citation.quote) <= 160
+    assert citation.quote.startswith("…")
+    [start] = cite("China is attempting", "What is China doing?", [passage], 160)
+    assert start.quote.startswith('"China is attempting') and start.quote.endswith("…")

@@ -6,6 +6,8 @@ written after the answer path was tuned and never used to tune it.
 
 from __future__ import annotations
 
+import pytest
+
 from retrieval.engine import Engine
 from retrieval.evaluation import f1_score
 
@@ -60,8 +62,19 @@ def test_off_topic_questions_are_refused_on_a_one_article_collection(engine: Eng
         assert answer.citations == []
 
 
-def test_the_readme_demo_question_is_answered_with_its_sentence(engine: Engine) -> None:
+@pytest.mark.parametrize(("question", "gold"), [
+    ("Who is China's lead trade negotiator?", "He Lifeng"),  # make demo's default question
+    ("What organisation does Yun Sun work for?", "Stimson Center"),  # README's second one
+])
+def test_the_readme_demo_questions_are_answered_with_their_sentence(
+        engine: Engine, question: str, gold: str) -> None:
+    answer = engine.ask(question)
+    assert not answer.abstained and gold in answer.text
+    # the answer is copied from the article and the citation quotes its sentence
+    assert answer.citations and answer.text.lower() in answer.citations[0].quote.lower()
+
+
+def test_a_where_question_about_the_article_is_answered_not_refused(engine: Engine) -> None:
     answer = engine.ask("Where will the talks take place?")
     assert not answer.abstained  # the old collection-IDF gate refused it
-    # the answer is copied from the article and the citation quotes its sentence
     assert answer.citations and answer.text.lower() in answer.citations[0].quote.lower()
