@@ -70,10 +70,7 @@ _INVISIBLE_RE = re.compile(r"[\u00ad\u200b-\u200d\u2060\ufeff]")
 # one article's name display as another's. Body text keeps them (right-to-left languages).
 _BIDI_RE = re.compile(r"[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _SPACE_RE = re.compile(r"\s+")
-_SENTENCE_END_RE = re.compile(r"[.!?:;…][\"'”’)\]]*$")
-_TITLE_END_RE = re.compile(r"[.!?][\"'”’)\]]*$")
 _BULLET_RE = re.compile(r"^\s*(?:[-*+•▪◦‣]|\d{1,3}[.)])\s+")
-_WORD_RE = re.compile(r"\w")
 _SUFFIX_RE = re.compile(r"^\.[a-z][a-z0-9]{0,9}$")
 _GENERIC_MIMES = frozenset({"", "application/octet-stream", "binary/octet-stream"})
 

@@ -10,8 +10,9 @@ from retrieval.documents.plain import _plain_paragraphs, _title_from_paragraphs
 _FENCE_RE = re.compile(r"^\s{0,3}(```|~~~)")
 _ATX_RE = re.compile(r"^(#{1,6})(?:\s+(.*))?$")
 _SETEXT_RE = re.compile(r"^\s{0,3}(=+|-+)\s*$")
-_RULE_RE = re.compile(r"^\s{0,3}(?:(?:-\s*){3,}|(?:\*\s*){3,}|(?:_\s*){3,})$")
-_REF_DEF_RE = re.compile(r"^\s{0,3}\[[^\[\]]*\]:\s*\S")
+# Lines dropped whole: thematic breaks ("---", "* * *") and link reference definitions.
+_DROPPED_RE = re.compile(r"^\s{0,3}(?:(?:(?:-\s*){3,}|(?:\*\s*){3,}|(?:_\s*){3,})$|"
+                         r"\[[^\[\]]*\]:\s*\S)")
 _QUOTE_RE = re.compile(r"^\s{0,3}(?:>\s?)+")
 # Negated classes keep these linear on hostile input (no nested quantifiers over "any").
 _INLINE_SUBS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -107,7 +108,7 @@ def _without_closing_hashes(text: str) -> str:
 
 
 def _markdown_line(line: str) -> list[str]:
-    if _RULE_RE.match(line) or _REF_DEF_RE.match(line):
+    if _DROPPED_RE.match(line):
         return [""]
     line = _QUOTE_RE.sub("", line)
     bullet = _BULLET_RE.match(line)

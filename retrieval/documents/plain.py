@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 
 from retrieval.documents.common import (
     _BULLET_RE,
-    _SENTENCE_END_RE,
-    _TITLE_END_RE,
-    _WORD_RE,
     MAX_GUESSED_TITLE_CHARS,
     _normalise_line,
     _normalise_newlines,
 )
+
+_SENTENCE_END_RE = re.compile(r"[.!?:;…][\"'”’)\]]*$")
+_TITLE_END_RE = re.compile(r"[.!?][\"'”’)\]]*$")
+_WORD_RE = re.compile(r"\w")
 
 
 def _parse_plain(text: str) -> tuple[str | None, list[str]]:
