@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from retrieval.chunking import split_sentences
 from retrieval.indexes import bm25_tokens
 from retrieval.prompts import NOT_COVERED
-from retrieval.spans import content_words, stem
+from retrieval.spans import asked_stems, only_asked
 from retrieval.types import Citation, Passage
 
 ABSTAIN_TEXT = "The articles I have don't cover that."
@@ -34,9 +34,7 @@ def echoes_the_question(text: str, question: str) -> bool:
     "the US administration"). Measured on news-qa: treating it as no answer (the extracted
     phrase replaces it) left F1 as it was and fixed such answers to sample-article questions;
     also requiring a number where the question asks "how many" cost 3 F1 on entities."""
-    words = content_words(text)
-    asked = {stem(w) for w in content_words(question)}
-    return not words or all(stem(w) in asked for w in words)
+    return only_asked(text, asked_stems(question))
 
 
 def is_refusal(text: str) -> bool:

@@ -24,11 +24,11 @@ from retrieval.spans import (
     AnswerType,
     Sentence,
     answer_type,
+    asked_stems,
     candidates_in,
-    content_words,
+    only_asked,
     rank_sentences,
     sentences_of,
-    stem,
 )
 from retrieval.types import Passage, Turn
 
@@ -44,15 +44,8 @@ class ReadPlan:
     """What the model is shown and what it may answer."""
 
     kind: AnswerType
-    sentences: list[Sentence]  # in prompt order: the best one last
+    sentences: list[Sentence]  # in prompt order (choose_sentences)
     phrases: list[str]
-
-
-
-
-def _echoes_question(phrase: str, asked: set[str]) -> bool:
-    words = content_words(phrase)
-    return not words or all(stem(w) in asked for w in words)
 
 
 def _filler(word: str) -> bool:
@@ -77,14 +70,14 @@ def plan_reading(question: str, passages: Sequence[Passage], weight: Weight, *,
     kind = answer_type(question)
     chosen = choose_sentences(question, passages, weight, sentences=sentences,
                               type_match=type_match)
-    asked = {stem(w) for w in content_words(question)}
+    asked = asked_stems(question)
     phrases: list[str] = []
     if type_match and kind in (*_TYPED, "reason"):
         phrases = [c.text for s in chosen for c in candidates_in(s, kind, question)]
     if not phrases:
         limit = max_words * 2 if kind == "reason" else max_words
         phrases = [p for s in chosen for p in word_spans(s.text, limit, _filler)
-                   if not _echoes_question(p, asked)]
+                   if not only_asked(p, asked)]
     return ReadPlan(kind, chosen, list(dict.fromkeys(phrases)))
 
 

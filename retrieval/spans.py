@@ -81,6 +81,17 @@ _REASON = re.compile(
     r"so that|in order to|as|to)\b\s+(.+?)(?=[,;:.!?]\s|[.!?]?$)", re.IGNORECASE)
 
 
+def asked_stems(question: str) -> set[str]:
+    """The stems of the question's content words."""
+    return {stem(w) for w in content_words(question)}
+
+
+def only_asked(phrase: str, asked: set[str]) -> bool:
+    """Whether ``phrase`` holds no content word beyond ``asked`` (``asked_stems``): it only
+    repeats the question ("Which US administration?" → "the US administration")."""
+    return all(stem(w) in asked for w in content_words(phrase))
+
+
 def answer_type(question: str) -> AnswerType:
     """What kind of phrase the question asks for, from its question words ("" = unknown)."""
     lowered = question.lower()
@@ -145,7 +156,7 @@ def _trim_name(phrase: str) -> str:
 
 def candidates_in(sentence: Sentence, kind: AnswerType, question: str) -> list[Candidate]:
     """Phrases of ``kind`` in ``sentence`` that the question does not already name."""
-    asked = {stem(w) for w in content_words(question)}
+    asked = asked_stems(question)
     patterns = {"number": [_NUMBER], "date": [_DATE, _NUMBER], "person": [_CAPITALISED],
                 "place": [_CAPITALISED], "reason": [_REASON]}.get(kind, [])
     found: dict[str, Candidate] = {}
@@ -163,8 +174,7 @@ def candidates_in(sentence: Sentence, kind: AnswerType, question: str) -> list[C
                     continue  # "May 2025" is a date, not a name
             if not phrase or phrase.lower() in found:
                 continue
-            words = content_words(phrase)
-            if not words or all(stem(w) in asked for w in words):
+            if only_asked(phrase, asked):
                 continue  # the question's own subject is not its answer
             at = text.find(phrase, match.start(group))
             found[phrase.lower()] = Candidate(phrase, sentence, at, kind)
