@@ -26,6 +26,7 @@ from .payloads import (
 )
 from .state import (
     FakeInteraction,
+    UploadedFile,
     _id_of,
 )
 
@@ -122,6 +123,24 @@ class UserActions:
                 data.update(content="", embeds=[], attachments=[], components=[])
                 self.dropped_events.append(("MESSAGE_CREATE", "content blanked: no intent"))
         await session.dispatch("MESSAGE_CREATE", data)
+
+    def _bot_message(
+        self,
+        channel: FakeChannel,
+        payload: dict[str, Any],
+        files: list[UploadedFile],
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """A message the bot posts: content, embeds, components and files from its payload."""
+        return self._new_message(
+            channel,
+            author=self.bot_user,
+            content=payload.get("content") or "",
+            embeds=payload.get("embeds") or [],
+            components=payload.get("components") or [],
+            attachments=self._attachments_from_files(files, payload),
+            **fields,
+        )
 
     def _new_message(
         self,

@@ -86,16 +86,8 @@ class ChannelRoutes:
                         }
                     },
                 )
-        msg = self._new_message(
-            channel,
-            author=self.bot_user,
-            content=payload.get("content") or "",
-            embeds=payload.get("embeds") or [],
-            components=payload.get("components") or [],
-            attachments=self._attachments_from_files(req.files, payload),
-            flags=int(payload.get("flags") or 0),
-            reference=reference,
-        )
+        msg = self._bot_message(channel, payload, req.files,
+                                flags=int(payload.get("flags") or 0), reference=reference)
         msg["tts"] = bool(payload.get("tts"))
         if "allowed_mentions" in payload:
             msg["allowed_mentions"] = payload["allowed_mentions"]

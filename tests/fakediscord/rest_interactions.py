@@ -140,13 +140,10 @@ class InteractionRoutes:
     ) -> dict[str, Any]:
         channel = self._channels[inter.channel_id]
         ephemeral = bool(flags & FLAG_EPHEMERAL)
-        msg = self._new_message(
+        msg = self._bot_message(
             channel,
-            author=self.bot_user,
-            content=payload.get("content") or "",
-            embeds=payload.get("embeds") or [],
-            components=payload.get("components") or [],
-            attachments=self._attachments_from_files(files, payload),
+            payload,
+            files,
             flags=flags,
             type=20 if inter.type == 2 else 0,
             extra={
@@ -247,20 +244,27 @@ class InteractionRoutes:
             return inter.original
         return error_response(404, 10008, "Unknown Message")
 
-    async def _h_wh_get(self, req: _Req, app: str, token: str, mid: str) -> web.StreamResponse:
+    def _webhook_target(
+        self, app: str, token: str, mid: str
+    ) -> tuple[FakeInteraction, dict[str, Any]] | web.Response:
+        """The interaction behind ``token`` and its message ``mid``, or the error response."""
         inter = self._lookup_token(app, token)
         if isinstance(inter, web.Response):
             return inter
         msg = self._webhook_message(inter, mid)
-        return msg if isinstance(msg, web.Response) else json_response(public_message(msg))
+        return msg if isinstance(msg, web.Response) else (inter, msg)
+
+    async def _h_wh_get(self, req: _Req, app: str, token: str, mid: str) -> web.StreamResponse:
+        target = self._webhook_target(app, token, mid)
+        if isinstance(target, web.Response):
+            return target
+        return json_response(public_message(target[1]))
 
     async def _h_wh_edit(self, req: _Req, app: str, token: str, mid: str) -> web.StreamResponse:
-        inter = self._lookup_token(app, token)
-        if isinstance(inter, web.Response):
-            return inter
-        msg = self._webhook_message(inter, mid)
-        if isinstance(msg, web.Response):
-            return msg
+        target = self._webhook_target(app, token, mid)
+        if isinstance(target, web.Response):
+            return target
+        inter, msg = target
         payload = req.json if isinstance(req.json, dict) else {}
         bad = self._check_message_payload(payload, req.files, base=msg)
         if bad:
@@ -279,12 +283,10 @@ class InteractionRoutes:
         return json_response(public_message(msg))
 
     async def _h_wh_delete(self, req: _Req, app: str, token: str, mid: str) -> web.StreamResponse:
-        inter = self._lookup_token(app, token)
-        if isinstance(inter, web.Response):
-            return inter
-        msg = self._webhook_message(inter, mid)
-        if isinstance(msg, web.Response):
-            return msg
+        target = self._webhook_target(app, token, mid)
+        if isinstance(target, web.Response):
+            return target
+        inter, msg = target
         msg["deleted"] = True
         if msg is inter.original:
             inter.original_deleted = True
