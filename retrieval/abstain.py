@@ -26,8 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from retrieval.indexes import bm25_tokens
-from retrieval.spans import stem
+from retrieval.text.words import bm25_tokens, stem
 from retrieval.types import Passage
 
 # Zipf frequency (log10 of occurrences per billion words) of the rarest common word that

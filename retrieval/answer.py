@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from retrieval.chunking import split_sentences
-from retrieval.indexes import bm25_tokens
 from retrieval.prompts import NOT_COVERED
 from retrieval.spans import asked_stems, only_asked
+from retrieval.text.sentences import split_sentences
+from retrieval.text.words import bm25_tokens
 from retrieval.types import Citation, Passage
 
 ABSTAIN_TEXT = "The articles I have don't cover that."

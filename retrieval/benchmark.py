@@ -128,9 +128,9 @@ def bench_ingest(engine: Engine, articles: Sequence[EvalArticle], progress: Prog
 def _synthetic_collection(directory: Path, size: int, texts: Sequence[str], seed: int,
                           dimension: int) -> Any:
     """A real collection (SQLite, FAISS, BM25) of ``size`` chunks: real texts, random vectors."""
-    from retrieval.chunking import Chunk
     from retrieval.collection import Collection
     from retrieval.store import Store
+    from retrieval.types import Chunk
 
     rng = np.random.default_rng(seed)
     store = Store(directory / "store.sqlite3")
@@ -320,9 +320,9 @@ def made_up_articles(count: int, seed: int = 0) -> list[EvalArticle]:
     own invented names, so every one is distinct text with a vocabulary of its own: enough to
     size a machine where no BBC News set is at hand (the figures are not comparable to it).
     """
-    from retrieval.chunking import split_sentences
     from retrieval.documents import parse_document
     from retrieval.engine import SAMPLE_NAME, sample_article_bytes
+    from retrieval.text.sentences import split_sentences
 
     sample = parse_document(sample_article_bytes(), SAMPLE_NAME)
     articles = [EvalArticle("sample", sample.title, "\n\n".join(sample.paragraphs))]

@@ -9,46 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+
+from retrieval.text.sentences import split_sentences
+from retrieval.types import Chunk
 
 TokenCounter = Callable[[str], int]
-
-# Abbreviations after which a full stop does not end a sentence.
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st vs etc inc ltd co corp gen gov sen rep lt col sgt capt "
-    "jan feb mar apr jun jul aug sep sept oct nov dec fig al e.g i.e u.s u.k u.n e.u".split()
-)
-_BOUNDARY = re.compile(r"[.!?…][\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
-
-
-@dataclass(frozen=True)
-class Chunk:
-    seq: int  # position of the chunk in the article
-    paragraph: int  # index of the paragraph it comes from
-    start: int  # character offsets into the article text
-    end: int
-    text: str
-
-
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Return ``(start, end)`` spans of the sentences of ``text`` (whitespace trimmed)."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for match in _BOUNDARY.finditer(text):
-        # Only the last word matters: look back a bounded window, not the whole run since
-        # the previous boundary (a long text without sentence ends would be quadratic).
-        before = text[max(start, match.start() - 64) : match.start()].split()
-        word = before[-1].lower().strip("\"'“‘(") if before else ""
-        if text[match.start()] == "." and (word in _ABBREVIATIONS or len(word) == 1):
-            continue  # "U.S. officials", "J. Smith": not a boundary
-        end = match.start() + len(match.group().rstrip())
-        if text[start:end].strip():
-            spans.append((start, end))
-        start = match.end()
-    tail = text[start:].rstrip()
-    if tail.strip():
-        spans.append((start, start + len(tail)))
-    return spans
 
 
 def _word_pieces(text: str, start: int, end: int, limit: int, count: TokenCounter) -> Iterator[

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from retrieval import faithfulness as fa
-from retrieval.chunking import split_sentences
+from retrieval.text.sentences import split_sentences
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 

@@ -11,34 +11,17 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from retrieval.text.words import bm25_tokens
+
 log = logging.getLogger(__name__)
-
-_WORD = re.compile(r"[^\W_]+(?:['’.][^\W_]+)*", re.UNICODE)
-
-
-@cache
-def _stopwords() -> frozenset[str]:
-    """bm25s's English list: a constant, built on first use (bm25s is imported lazily)."""
-    from bm25s.stopwords import STOPWORDS_EN
-
-    return frozenset(STOPWORDS_EN)
-
-
-def bm25_tokens(text: str) -> list[str]:
-    """Lower-cased words without English stop words; "U.S." and "Trump's" stay whole."""
-    stopwords = _stopwords()
-    words = (w.replace("’", "'").replace(".", "") for w in _WORD.findall(text.lower()))
-    return [w[:-2] if w.endswith("'s") else w for w in words if w and w not in stopwords]
 
 
 def _faiss() -> Any:

@@ -15,13 +15,13 @@ from typing import Literal
 import numpy as np
 
 from config import Settings
-from retrieval.chunking import Chunk, chunk_paragraphs
+from retrieval.chunking import chunk_paragraphs
 from retrieval.collection import Collection
 from retrieval.documents import ParsedDocument, parse_document, read_path
 from retrieval.embedding import Embedder
 from retrieval.errors import ArticlebotError, InputError
 from retrieval.fetch import fetch_url
-from retrieval.types import IngestResult
+from retrieval.types import Chunk, IngestResult
 
 OnResult = Callable[[Path, IngestResult | ArticlebotError], None]
 

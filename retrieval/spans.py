@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from retrieval.chunking import split_sentences
-from retrieval.indexes import bm25_tokens
+from retrieval.text.sentences import split_sentences
+from retrieval.text.words import bm25_tokens, stem
 from retrieval.types import Passage
 
 AnswerType = str  # "number", "date", "person", "place", "reason" or "" (anything)
@@ -129,22 +129,6 @@ def sentences_of(passages: Sequence[Passage]) -> list[Sentence]:
         spans = split_sentences(passage.text) or [(0, len(passage.text))]
         found.extend(Sentence(passage, start, end, rank) for start, end in spans)
     return found
-
-
-_SUFFIXES = ("'s", "ing", "ed", "es", "s", "ly")
-
-
-def stem(word: str) -> str:
-    """A crude stem, enough to match "talks"/"talk", "signalled"/"signal", "raised"/"raise"."""
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[: -len(suffix)]
-            break
-    if len(word) > 3 and word.endswith("e"):
-        word = word[:-1]
-    if len(word) > 3 and word[-1] == word[-2] and not word[-1].isdigit():
-        word = word[:-1]
-    return word
 
 
 def _trim_name(phrase: str) -> str:

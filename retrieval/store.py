@@ -26,10 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.chunking import Chunk
 from retrieval.errors import StorageError
 from retrieval.schema import is_set_up, set_up
-from retrieval.types import ArticleInfo
+from retrieval.types import ArticleInfo, Chunk
 
 log = logging.getLogger(__name__)
 

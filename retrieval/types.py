@@ -7,6 +7,17 @@ from typing import Any, Literal
 
 
 @dataclass(frozen=True)
+class Chunk:
+    """A piece of one paragraph of an article, as stored and indexed."""
+
+    seq: int  # position of the chunk in the article
+    paragraph: int  # index of the paragraph it comes from
+    start: int  # character offsets into the article text
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
 class ArticleInfo:
     id: int
     title: str

@@ -7,8 +7,9 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retrieval.chunking import chunk_paragraphs, split_sentences
+from retrieval.chunking import chunk_paragraphs
 from retrieval.embedding import Embedder
+from retrieval.text.sentences import split_sentences
 
 EMBEDDER = Embedder("packaged")
 count = EMBEDDER.count_tokens

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.chunking import Chunk
 from retrieval.collection import Collection
 from retrieval.search import SearchParams, hybrid_search
+from retrieval.types import Chunk
 
 DIMENSION = 384
 WORDS = "tariff glacier election harbour vaccine orbit wheat copper river festival".split()
