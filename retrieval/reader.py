@@ -6,7 +6,7 @@
    faster, and the 270M model picks spans far better in one right sentence than in two
    passages).
 3. Let it answer, each token constrained to continue a phrase of those sentences
-   (``retrieval.extract``): the phrases of the asked-for type when the question word says
+   (``retrieval.llm.constrained``): the phrases of the asked-for type when the question word says
    one (who → names, how many → numbers, when → dates, where → places) and the sentences
    have some, else any run of up to ``max_words`` words that is not just the question's
    own words.
@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from retrieval.extract import word_spans
 from retrieval.spans import (
     FUNCTION_WORDS,
     AnswerType,
@@ -29,6 +28,7 @@ from retrieval.spans import (
     only_asked,
     rank_sentences,
     sentences_of,
+    word_spans,
 )
 from retrieval.types import Passage, Turn
 

@@ -9,7 +9,7 @@ text processing: rules, no model.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from retrieval.text.sentences import split_sentences
@@ -76,6 +76,28 @@ FUNCTION_WORDS = frozenset(
 
 def content_words(text: str) -> list[str]:
     return [w for w in bm25_tokens(text) if w not in FUNCTION_WORDS]
+
+
+_BREAKS = re.compile(r"[,;:()\[\]\"“”]|[.!?](?:\s|$)|\s[-–—]\s")
+
+
+def word_spans(text: str, max_words: int, skip_first: Callable[[str], bool] | None = None
+               ) -> Iterable[str]:
+    """Every run of 1..``max_words`` words of ``text`` that holds a content word and crosses
+    no punctuation (commas, brackets, quotes, dashes, sentence ends): answers are phrases, not
+    clauses stitched together. A run may start at a clause's first word only when
+    ``skip_first`` says it is no filler ("He", "The", "It's" start no answer)."""
+    for clause in _BREAKS.split(text):
+        words = clause.split()
+        for i in range(len(words)):
+            if i == 0 and skip_first is not None and skip_first(words[0]):
+                continue
+            for j in range(i + 1, min(len(words), i + max_words) + 1):
+                phrase = " ".join(words[i:j]).strip(" .!?'‘’")
+                if phrase and content_words(phrase):
+                    yield phrase
+
+
 _REASON = re.compile(
     r"\b(?:because of|because|due to|as a result of|thanks to|after|since|amid|following|"
     r"so that|in order to|as|to)\b\s+(.+?)(?=[,;:.!?]\s|[.!?]?$)", re.IGNORECASE)

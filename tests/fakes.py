@@ -110,8 +110,8 @@ class QueuedLLM:
 
     def complete_within(self, prompt: str, phrases: Sequence[str], *, max_tokens: int,
                         on_token: TokenCallback | None = None) -> Completion:
-        """Constrained decoding (``retrieval.extract``): the real model's when it has one and
-        nothing is queued, else the queued reply or, without one, the first phrase."""
+        """Constrained decoding (``retrieval.llm.constrained``): the real model's when it has
+        one and nothing is queued, else the queued reply or, without one, the first phrase."""
         with self._lock:
             queued = bool(self.queue)
         if not queued and self.real is not None and hasattr(self.real, "complete_within"):

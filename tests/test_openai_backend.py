@@ -38,7 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     process = subprocess.Popen(
         # Our launcher: llama_cpp.server with the weight-repacking protection (AMX CPUs).
-        [sys.executable, "-m", "retrieval.llama_server", "--model", str(model),
+        [sys.executable, "-m", "retrieval.llm.llama_server", "--model", str(model),
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
          "--model_alias", "gemma-270m"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

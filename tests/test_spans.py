@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from retrieval.abstain import SupportGate, wordfreq_zipf
-from retrieval.extract import PhraseTrie, build_trie, constrain_to, word_spans
+from retrieval.llm.constrained import PhraseTrie, build_trie, constrain_to
 from retrieval.reader import choose_sentences, context_text, locate, plan_reading
-from retrieval.spans import Sentence, answer_type, candidates_in, rank_sentences
+from retrieval.spans import Sentence, answer_type, candidates_in, rank_sentences, word_spans
 from retrieval.types import Passage
 
 TALKS = Passage(

@@ -11,9 +11,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from retrieval.cpu_features import resolve_weight_repacking
 from retrieval.errors import ModelError
 from retrieval.llm.interface import Completion, Message, PromptStyle, TokenCallback, collect
+from retrieval.llm.repacking import resolve_weight_repacking
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class LlamaCppLLM:
         repack_weights: bool | None = None,
     ):
         self.path = model_path
-        # False on CPUs where llama.cpp's AMX repacking crashes (see retrieval.cpu_features);
+        # False on CPUs where llama.cpp's AMX repacking crashes (see retrieval.llm.repacking);
         # None decides for this machine, as llm.repack_weights = "auto" does.
         self.repack_weights = (resolve_weight_repacking("auto") if repack_weights is None
                                else repack_weights)
@@ -149,10 +149,10 @@ class LlamaCppLLM:
     def complete_within(self, prompt: str, phrases: Sequence[str], *, max_tokens: int,
                         on_token: TokenCallback | None = None) -> Completion:
         """Greedy completion in which every token continues one of ``phrases`` and the
-        answer ends (a newline) only where a phrase ends (``retrieval.extract``)."""
+        answer ends (a newline) only where a phrase ends (``retrieval.llm.constrained``)."""
         from llama_cpp import LogitsProcessorList
 
-        from retrieval.extract import build_trie, constrain_to
+        from retrieval.llm.constrained import build_trie, constrain_to
 
         with self._lock:
             llama = self._load_locked()

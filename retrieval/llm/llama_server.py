@@ -1,10 +1,10 @@
 """llama-cpp-python's OpenAI-compatible server with articlebot's weight-repacking protection.
 
-    python -m retrieval.llama_server [--repack-weights auto|true|false] --model M.gguf ...
+    python -m retrieval.llm.llama_server [--repack-weights auto|true|false] --model M.gguf ...
 
 Every other argument goes to ``python -m llama_cpp.server`` unchanged. The server builds its
 own ``llama_cpp.Llama``, which would repack the weights on any CPU, crashing on Intel AMX
-machines (see ``retrieval.cpu_features``); this launcher runs the same server in this process
+machines (see ``retrieval.llm.repacking``); this launcher runs the same server in this process
 with the repacking decision of ``llm.repack_weights`` applied to every model it loads.
 """
 
@@ -14,8 +14,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from retrieval.cpu_features import RepackSetting, resolve_weight_repacking
 from retrieval.llm import llama_class
+from retrieval.llm.repacking import RepackSetting, resolve_weight_repacking
 
 
 def parse_repack(value: str) -> RepackSetting:

@@ -9,12 +9,9 @@ The cost is the same as free generation: one token decoded per answer token.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
-
-from retrieval.spans import content_words
 
 Tokenize = Callable[[str], list[int]]
 LogitsProcessor = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -47,26 +44,6 @@ class PhraseTrie:
         if prefix in self._complete:
             following.append(self.end)
         return following
-
-
-_BREAKS = re.compile(r"[,;:()\[\]\"“”]|[.!?](?:\s|$)|\s[-–—]\s")
-
-
-def word_spans(text: str, max_words: int, skip_first: Callable[[str], bool] | None = None
-               ) -> Iterable[str]:
-    """Every run of 1..``max_words`` words of ``text`` that holds a content word and crosses
-    no punctuation (commas, brackets, quotes, dashes, sentence ends): answers are phrases, not
-    clauses stitched together. A run may start at a clause's first word only when
-    ``skip_first`` says it is no filler ("He", "The", "It's" start no answer)."""
-    for clause in _BREAKS.split(text):
-        words = clause.split()
-        for i in range(len(words)):
-            if i == 0 and skip_first is not None and skip_first(words[0]):
-                continue
-            for j in range(i + 1, min(len(words), i + max_words) + 1):
-                phrase = " ".join(words[i:j]).strip(" .!?'‘’")
-                if phrase and content_words(phrase):
-                    yield phrase
 
 
 def build_trie(phrases: Iterable[str], tokenize: Tokenize, end: int) -> PhraseTrie:

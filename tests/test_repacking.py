@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from config import load_settings
-from retrieval import cpu_features
-from retrieval.cpu_features import (
+from retrieval.llm import repacking
+from retrieval.llm.llama_server import split_args
+from retrieval.llm.repacking import (
     build_has_amx,
     cpu_has_amx,
     read_cpuinfo,
     resolve_weight_repacking,
     use_weight_repacking,
 )
-from retrieval.llama_server import split_args
 
 # Flag lines recorded from real machines (trimmed to one core each).
 SAPPHIRE_RAPIDS = """processor\t: 0
@@ -93,10 +93,10 @@ def test_build_features_are_read_from_llama_cpp_system_info() -> None:
 
 
 def test_this_machine_is_decided_from_its_own_cpuinfo(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cpu_features, "read_cpuinfo", lambda path=None: SAPPHIRE_RAPIDS)
-    monkeypatch.setattr(cpu_features, "llama_system_info", lambda: BUILD_WITH_AMX)
+    monkeypatch.setattr(repacking, "read_cpuinfo", lambda path=None: SAPPHIRE_RAPIDS)
+    monkeypatch.setattr(repacking, "llama_system_info", lambda: BUILD_WITH_AMX)
     assert resolve_weight_repacking("auto") is False
-    monkeypatch.setattr(cpu_features, "read_cpuinfo", lambda path=None: AMD_EPYC)
+    monkeypatch.setattr(repacking, "read_cpuinfo", lambda path=None: AMD_EPYC)
     assert resolve_weight_repacking("auto") is True
 
 
@@ -127,11 +127,11 @@ def test_the_decision_reaches_the_loaded_models_parameters(
     AMX build, "auto" must load the model with repacking off; elsewhere on."""
     from retrieval.models import build_llm
 
-    if repack and cpu_has_amx(read_cpuinfo()) and build_has_amx(cpu_features.llama_system_info()):
+    if repack and cpu_has_amx(read_cpuinfo()) and build_has_amx(repacking.llama_system_info()):
         pytest.skip("repacking on would take the crashing AMX path on this very machine")
     cpuinfo = AMD_EPYC if repack else SAPPHIRE_RAPIDS
-    monkeypatch.setattr(cpu_features, "read_cpuinfo", lambda path=None: cpuinfo)
-    monkeypatch.setattr(cpu_features, "llama_system_info", lambda: BUILD_WITH_AMX)
+    monkeypatch.setattr(repacking, "read_cpuinfo", lambda path=None: cpuinfo)
+    monkeypatch.setattr(repacking, "llama_system_info", lambda: BUILD_WITH_AMX)
     data_dir = models_dir.parent / f"repack-{repack}"
     data_dir.mkdir(exist_ok=True)
     if not (data_dir / "models").exists():
