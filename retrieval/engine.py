@@ -3,7 +3,7 @@
 Built once at start-up; models load lazily on first use (or eagerly with ``warm_up``). Every
 method is blocking and thread-safe: async callers run them in a worker thread. The work is
 done by one object per concern: ``OpenCollections``, ``Ingestion``, ``Answerer``,
-``Summarizer``; the models come from a ``ModelCache`` (``retrieval.models``), and the default
+``Summarizer``; the models come from a ``ModelCache`` (``retrieval.models.cache``), and the default
 collection receives the bundled sample article when first opened (``retrieval.sample``).
 """
 
@@ -21,11 +21,11 @@ from config import Settings
 from retrieval.abstain import SupportGate, wordfreq_zipf
 from retrieval.answering import Answerer
 from retrieval.collection import Collection
-from retrieval.embedding import Embedder
 from retrieval.errors import InputError, NotFoundError
 from retrieval.ingestion import Ingestion, OnResult
 from retrieval.llm import LLM, TokenCallback
-from retrieval.models import ModelCache
+from retrieval.models.cache import ModelCache
+from retrieval.models.embedder import Embedder
 from retrieval.open_collections import OpenCollections
 from retrieval.questions import check_question
 from retrieval.sample import SAMPLE_NAME, SamplePreload, sample_article_bytes

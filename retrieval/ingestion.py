@@ -18,9 +18,9 @@ from config import Settings
 from retrieval.chunking import chunk_paragraphs
 from retrieval.collection import Collection
 from retrieval.documents import ParsedDocument, parse_document, read_path
-from retrieval.embedding import Embedder
 from retrieval.errors import ArticlebotError, InputError
 from retrieval.fetch import fetch_url
+from retrieval.models.embedder import Embedder
 from retrieval.types import Chunk, IngestResult
 
 OnResult = Callable[[Path, IngestResult | ArticlebotError], None]

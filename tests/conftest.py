@@ -17,7 +17,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from config import Settings, load_settings
 from retrieval.engine import Engine
-from retrieval.models import ModelCache
+from retrieval.models.cache import ModelCache
 
 pytest_plugins = ["fakediscord.pytest_plugin", "discordkit"]
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from retrieval.chunking import chunk_paragraphs
-from retrieval.embedding import Embedder
+from retrieval.models.embedder import Embedder
 from retrieval.text.sentences import split_sentences
 
 EMBEDDER = Embedder("packaged")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from retrieval.embedding import Embedder, configured_dimension
+from retrieval.models.embedder import Embedder, configured_dimension
 
 
 def write_model(folder: Path, modules: list[tuple[str, dict[str, object]]]) -> Path:

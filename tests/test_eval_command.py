@@ -15,7 +15,7 @@ from config import Settings
 from retrieval.engine import Engine
 from retrieval.eval_runner import index_key, plan_eval, run_eval
 from retrieval.evaluation import load_articles, load_questions
-from retrieval.models import ModelCache
+from retrieval.models.cache import ModelCache
 
 ARTICLES = [
     {"doc_id": "tower", "title": "Eiffel Tower",

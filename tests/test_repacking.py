@@ -125,7 +125,7 @@ def test_the_decision_reaches_the_loaded_models_parameters(
 ) -> None:
     """Through the engine's own model factory: on an AMX machine (recorded cpuinfo) with an
     AMX build, "auto" must load the model with repacking off; elsewhere on."""
-    from retrieval.models import build_llm
+    from retrieval.models.cache import build_llm
 
     if repack and cpu_has_amx(read_cpuinfo()) and build_has_amx(repacking.llama_system_info()):
         pytest.skip("repacking on would take the crashing AMX path on this very machine")

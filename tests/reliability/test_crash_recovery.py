@@ -17,7 +17,7 @@ import pytest
 
 from config import Settings
 from retrieval.engine import Engine
-from retrieval.models import ModelCache
+from retrieval.models.cache import ModelCache
 
 BBC = Path(__file__).resolve().parents[3] / "shared" / "eval" / "bbc-news" / "articles.jsonl"
 ARTICLES = 160

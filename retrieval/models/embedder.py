@@ -150,7 +150,7 @@ def configured_dimension(folder: Path) -> int | None:
 
 
 def _load_model(model_name: str, device: str) -> SentenceTransformer:
-    """The weights; engines share them by sharing the Embedder (``retrieval.models``)."""
+    """The weights; engines share them by sharing the Embedder (``retrieval.models.cache``)."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging

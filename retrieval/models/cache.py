@@ -14,9 +14,9 @@ import threading
 from collections.abc import Callable
 
 from config import Settings
-from retrieval.embedding import Embedder
 from retrieval.llm import LLM, LlamaCppLLM, OpenAICompatibleLLM, resolve_gguf
 from retrieval.llm.repacking import resolve_weight_repacking
+from retrieval.models.embedder import Embedder
 
 LlamaKey = tuple[object, ...]
 
