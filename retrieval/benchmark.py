@@ -128,8 +128,8 @@ def bench_ingest(engine: Engine, articles: Sequence[EvalArticle], progress: Prog
 def _synthetic_collection(directory: Path, size: int, texts: Sequence[str], seed: int,
                           dimension: int) -> Any:
     """A real collection (SQLite, FAISS, BM25) of ``size`` chunks: real texts, random vectors."""
-    from retrieval.collection import Collection
-    from retrieval.store import Store
+    from retrieval.store.collection import Collection
+    from retrieval.store.sqlite import Store
     from retrieval.types import Chunk
 
     rng = np.random.default_rng(seed)

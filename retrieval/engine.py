@@ -20,16 +20,16 @@ import numpy as np
 from config import Settings
 from retrieval.abstain import SupportGate, wordfreq_zipf
 from retrieval.answering import Answerer
-from retrieval.collection import Collection
 from retrieval.errors import InputError, NotFoundError
 from retrieval.ingestion import Ingestion, OnResult
 from retrieval.llm import LLM, TokenCallback
 from retrieval.models.cache import ModelCache
 from retrieval.models.embedder import Embedder
-from retrieval.open_collections import OpenCollections
 from retrieval.questions import check_question
 from retrieval.sample import SAMPLE_NAME, SamplePreload, sample_article_bytes
 from retrieval.search import SearchParams, hybrid_search
+from retrieval.store.collection import Collection
+from retrieval.store.open_collections import OpenCollections
 from retrieval.summarize import Summarizer
 from retrieval.types import Answer, ArticleInfo, IngestResult, Passage, Summary, Turn
 

@@ -16,11 +16,11 @@ import numpy as np
 
 from config import Settings
 from retrieval.chunking import chunk_paragraphs
-from retrieval.collection import Collection
 from retrieval.documents import ParsedDocument, parse_document, read_path
 from retrieval.errors import ArticlebotError, InputError
 from retrieval.fetch import fetch_url
 from retrieval.models.embedder import Embedder
+from retrieval.store.collection import Collection
 from retrieval.types import Chunk, IngestResult
 
 OnResult = Callable[[Path, IngestResult | ArticlebotError], None]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from retrieval.collection import Collection
+from retrieval.store.collection import Collection
 from retrieval.types import Passage
 
 

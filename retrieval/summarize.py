@@ -24,11 +24,11 @@ from typing import Literal
 
 from config import Settings
 from retrieval import faithfulness as fa
-from retrieval.collection import Collection
 from retrieval.compress import Shortening, shorten
 from retrieval.errors import StorageError
 from retrieval.extractive import Embed, Selection, article_sentences, select
 from retrieval.llm import LLM, TokenCallback
+from retrieval.store.collection import Collection
 from retrieval.types import ArticleInfo, Summary, SummaryPoint
 
 log = logging.getLogger(__name__)

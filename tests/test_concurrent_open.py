@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from config import load_settings
-from retrieval import filelock
-from retrieval.collection import LOCK_FILE, Collection
 from retrieval.engine import SAMPLE_NAME, Engine
 from retrieval.sample import SamplePreload
-from retrieval.schema import SCHEMA, SCHEMA_VERSION
-from retrieval.store import Store
+from retrieval.store import filelock
+from retrieval.store.collection import LOCK_FILE, Collection
+from retrieval.store.schema import SCHEMA, SCHEMA_VERSION
+from retrieval.store.sqlite import Store
 
 PROCESSES = 4
 ROUNDS = 25

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.collection import Collection
 from retrieval.search import SearchParams, hybrid_search
+from retrieval.store.collection import Collection
 from retrieval.types import Chunk
 
 DIMENSION = 384

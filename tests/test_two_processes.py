@@ -76,7 +76,7 @@ def test_ingest_in_another_process_while_serving_keeps_the_collection_whole(
     serving.close()
 
     # A fresh open accepts the saved index files as they are, and they hold every chunk.
-    with caplog.at_level(logging.WARNING, logger="retrieval.collection"):
+    with caplog.at_level(logging.WARNING, logger="retrieval.store.collection"):
         fresh = make_engine(data_dir=data_dir, preload_sample=False)
         collection = fresh.collection()
     assert not any("rebuilding" in r.getMessage() for r in caplog.records)

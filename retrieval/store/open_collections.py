@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from config import Settings
-from retrieval.collection import Collection, check_collection_name
+from retrieval.store.collection import Collection, check_collection_name
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.errors import StorageError
-from retrieval.schema import is_set_up, set_up
+from retrieval.store.schema import is_set_up, set_up
 from retrieval.types import ArticleInfo, Chunk
 
 log = logging.getLogger(__name__)

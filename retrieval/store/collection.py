@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval import filelock
 from retrieval.errors import InputError, StorageError
-from retrieval.indexes import DenseIndex, SparseIndex, load_indexes, save_indexes
-from retrieval.store import Store, storage_sentence
+from retrieval.store import filelock
+from retrieval.store.indexes import DenseIndex, SparseIndex, load_indexes, save_indexes
+from retrieval.store.sqlite import Store, storage_sentence
 from retrieval.types import ArticleInfo
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ class Collection:
         self.directory = directory
         self.dimension = dimension
         self.lock_timeout_s = lock_timeout_s
-        # A new database is set up by one process at a time (see ``retrieval.store``).
+        # A new database is set up by one process at a time (see ``retrieval.store.sqlite``).
         self.store = Store(directory / "store.sqlite3", setup_lock=lambda: filelock.exclusive(
             directory / LOCK_FILE, lock_timeout_s))
         self.last_used = time.monotonic()
