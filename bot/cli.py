@@ -44,8 +44,8 @@ def _echo_json(value: Any) -> None:
 
 # -- ingest / list / remove ---------------------------------------------------------------
 def _expand(targets: tuple[str, ...]) -> Iterator[str]:
-    from retrieval.documents import SUPPORTED_SUFFIXES, SUPPORTED_TYPES
     from retrieval.errors import InputError
+    from retrieval.ingest.documents import SUPPORTED_SUFFIXES, SUPPORTED_TYPES
 
     for target in targets:
         if "://" in target:

@@ -320,8 +320,8 @@ def made_up_articles(count: int, seed: int = 0) -> list[EvalArticle]:
     own invented names, so every one is distinct text with a vocabulary of its own: enough to
     size a machine where no BBC News set is at hand (the figures are not comparable to it).
     """
-    from retrieval.documents import parse_document
     from retrieval.engine import SAMPLE_NAME, sample_article_bytes
+    from retrieval.ingest.documents import parse_document
     from retrieval.text.sentences import split_sentences
 
     sample = parse_document(sample_article_bytes(), SAMPLE_NAME)

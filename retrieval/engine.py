@@ -4,7 +4,7 @@ Built once at start-up; models load lazily on first use (or eagerly with ``warm_
 method is blocking and thread-safe: async callers run them in a worker thread. The work is
 done by one object per concern: ``OpenCollections``, ``Ingestion``, ``Answerer``,
 ``Summarizer``; the models come from a ``ModelCache`` (``retrieval.models.cache``), and the default
-collection receives the bundled sample article when first opened (``retrieval.sample``).
+collection receives the bundled sample article when first opened (``retrieval.ingest.sample``).
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from config import Settings
 from retrieval.abstain import SupportGate, wordfreq_zipf
 from retrieval.answering import Answerer
 from retrieval.errors import InputError, NotFoundError
-from retrieval.ingestion import Ingestion, OnResult
+from retrieval.ingest.pipeline import Ingestion, OnResult
+from retrieval.ingest.sample import SAMPLE_NAME, SamplePreload, sample_article_bytes
 from retrieval.llm import LLM, TokenCallback
 from retrieval.models.cache import ModelCache
 from retrieval.models.embedder import Embedder
 from retrieval.questions import check_question
-from retrieval.sample import SAMPLE_NAME, SamplePreload, sample_article_bytes
 from retrieval.search import SearchParams, hybrid_search
 from retrieval.store.collection import Collection
 from retrieval.store.open_collections import OpenCollections

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from discordkit import SceneFactory
 
-from retrieval.documents import format_size
+from retrieval.ingest.documents import format_size
 
 
 async def test_an_oversized_attachment_is_refused_in_the_same_units_as_the_cli(

@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retrieval.chunking import chunk_paragraphs
+from retrieval.ingest.chunking import chunk_paragraphs
 from retrieval.models.embedder import Embedder
 from retrieval.text.sentences import split_sentences
 

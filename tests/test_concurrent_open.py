@@ -19,7 +19,7 @@ from typing import Any
 
 from config import load_settings
 from retrieval.engine import SAMPLE_NAME, Engine
-from retrieval.sample import SamplePreload
+from retrieval.ingest.sample import SamplePreload
 from retrieval.store import filelock
 from retrieval.store.collection import LOCK_FILE, Collection
 from retrieval.store.schema import SCHEMA, SCHEMA_VERSION

@@ -12,14 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retrieval.documents import (
+from retrieval.errors import InputError
+from retrieval.ingest.documents import (
     SUPPORTED_SUFFIXES,
     ParsedDocument,
     clean_title,
     parse_document,
     read_path,
 )
-from retrieval.errors import InputError
 
 SAMPLE = Path(__file__).resolve().parents[1] / "retrieval" / "sample" / "china-us-trade-talks.txt"
 SAMPLE_TITLE = "China and U.S. Trade Talks: A Hardball Approach Amidst Tensions"
@@ -587,7 +587,7 @@ def test_pdf_pages_sharing_one_huge_content_stream_are_read_once() -> None:
 def test_pdf_text_extraction_stops_at_the_decoded_content_budget(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from retrieval.documents import pdf
+    from retrieval.ingest.documents import pdf
 
     monkeypatch.setattr(pdf, "MAX_PDF_CONTENT_BYTES", 2 * 1024 * 1024)
     # 40 pages of 112 KB content each (4.5 MB, under the text cap): stops near page 18.

@@ -15,9 +15,9 @@ from typing import cast
 
 import pytest
 
-from retrieval import fetch
 from retrieval.errors import InputError
-from retrieval.fetch import Fetched, fetch_url, is_public_address
+from retrieval.ingest import fetch
+from retrieval.ingest.fetch import Fetched, fetch_url, is_public_address
 
 PAGE = b"<html><head><title>Local</title></head><body><p>Local news.</p></body></html>"
 
@@ -366,7 +366,7 @@ def test_the_deadline_holds_while_headers_or_chunk_sizes_trickle_in(
 
 
 def test_public_hosts_are_fetched_only_on_the_web_ports(monkeypatch: pytest.MonkeyPatch) -> None:
-    import retrieval.fetch as fetch
+    import retrieval.ingest.fetch as fetch
 
     monkeypatch.setattr(fetch, "_resolve_and_vet", lambda *_a, **_k: ["93.184.216.34"])
     message = error_of("http://example.com:8080/page")
@@ -376,7 +376,7 @@ def test_public_hosts_are_fetched_only_on_the_web_ports(monkeypatch: pytest.Monk
 def test_connection_errors_on_public_hosts_do_not_say_which_ports_are_open(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import retrieval.fetch as fetch
+    import retrieval.ingest.fetch as fetch
 
     def refused(*_args: object, **_kwargs: object) -> socket.socket:
         raise ConnectionRefusedError(111, "Connection refused")

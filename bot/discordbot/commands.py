@@ -23,9 +23,9 @@ from bot.discordbot.memory import ConversationMemory
 from bot.discordbot.split import MESSAGE_LIMIT, split_message
 from bot.discordbot.stream import NO_MENTIONS, InteractionReply
 from config import Settings
-from retrieval.documents import SUPPORTED_TYPES, format_size
 from retrieval.engine import Engine
 from retrieval.errors import ArticlebotError, InputError
+from retrieval.ingest.documents import SUPPORTED_TYPES, format_size
 from retrieval.types import Turn
 
 log = logging.getLogger("articlebot.discord")

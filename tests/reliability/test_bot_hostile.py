@@ -22,7 +22,7 @@ from discordkit import (
     reply_of,
 )
 
-from retrieval import fetch
+from retrieval.ingest import fetch
 
 from .hostile import BUILDERS
 

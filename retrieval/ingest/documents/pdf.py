@@ -6,9 +6,9 @@ import io
 import logging
 from typing import TYPE_CHECKING, Any
 
-from retrieval.documents.common import MAX_PDF_PAGES, MAX_PDF_TEXT_CHARS, _normalise_line
-from retrieval.documents.plain import _plain_paragraphs, _title_from_paragraphs
 from retrieval.errors import InputError
+from retrieval.ingest.documents.common import MAX_PDF_PAGES, MAX_PDF_TEXT_CHARS, _normalise_line
+from retrieval.ingest.documents.plain import _plain_paragraphs, _title_from_paragraphs
 
 if TYPE_CHECKING:  # pypdf is imported lazily: most documents are not PDFs
     from pypdf import PdfReader

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from retrieval.documents.common import MAX_TRAFILATURA_CHARS, _normalise_line
 from retrieval.errors import InputError
+from retrieval.ingest.documents.common import MAX_TRAFILATURA_CHARS, _normalise_line
 
 _SKIP_TAGS = frozenset(
     {"script", "style", "noscript", "template", "head", "svg", "nav", "footer", "form"}

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from importlib import resources
 
-from retrieval.documents import parse_document
 from retrieval.errors import StorageError
-from retrieval.ingestion import Ingestion
+from retrieval.ingest.documents import parse_document
+from retrieval.ingest.pipeline import Ingestion
 from retrieval.store.collection import Collection
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ from typing import Literal
 import numpy as np
 
 from config import Settings
-from retrieval.chunking import chunk_paragraphs
-from retrieval.documents import ParsedDocument, parse_document, read_path
 from retrieval.errors import ArticlebotError, InputError
-from retrieval.fetch import fetch_url
+from retrieval.ingest.chunking import chunk_paragraphs
+from retrieval.ingest.documents import ParsedDocument, parse_document, read_path
+from retrieval.ingest.fetch import fetch_url
 from retrieval.models.embedder import Embedder
 from retrieval.store.collection import Collection
 from retrieval.types import Chunk, IngestResult

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from retrieval.documents.common import _BULLET_RE, _normalise_line, _normalise_newlines
-from retrieval.documents.plain import _plain_paragraphs, _title_from_paragraphs
+from retrieval.ingest.documents.common import _BULLET_RE, _normalise_line, _normalise_newlines
+from retrieval.ingest.documents.plain import _plain_paragraphs, _title_from_paragraphs
 
 _FENCE_RE = re.compile(r"^\s{0,3}(```|~~~)")
 _ATX_RE = re.compile(r"^(#{1,6})(?:\s+(.*))?$")

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
-from retrieval.addresses import is_public_address
-from retrieval.documents import format_size
 from retrieval.errors import InputError
+from retrieval.ingest.addresses import is_public_address
+from retrieval.ingest.documents import format_size
 
 MAX_REDIRECTS = 5
 # Public sites only on the web's own ports: other ports would let an admin probe services

@@ -2,13 +2,17 @@
 
 Every problem a user can cause (empty, binary, unsupported, too large, encrypted, ...)
 becomes an ``InputError`` whose message is one sentence naming the file.
+
+Part of ``retrieval.ingest`` (layer 3); it needs only layer 0 (``retrieval.errors``), and
+the bot reads its list of supported types.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from retrieval.documents.common import (
+from retrieval.errors import InputError
+from retrieval.ingest.documents.common import (
     DEFAULT_MAX_BYTES,
     MAX_PDF_PAGES,
     MAX_PDF_TEXT_CHARS,
@@ -21,13 +25,12 @@ from retrieval.documents.common import (
     _os_reason,
     format_size,
 )
-from retrieval.documents.detect import _charset, _decode_text, _detect_kind
-from retrieval.documents.finish import _finish_paragraphs, _guessed_title, _title_line
-from retrieval.documents.html import _parse_html
-from retrieval.documents.markdown import _parse_markdown
-from retrieval.documents.pdf import _parse_pdf
-from retrieval.documents.plain import _parse_plain
-from retrieval.errors import InputError
+from retrieval.ingest.documents.detect import _charset, _decode_text, _detect_kind
+from retrieval.ingest.documents.finish import _finish_paragraphs, _guessed_title, _title_line
+from retrieval.ingest.documents.html import _parse_html
+from retrieval.ingest.documents.markdown import _parse_markdown
+from retrieval.ingest.documents.pdf import _parse_pdf
+from retrieval.ingest.documents.plain import _parse_plain
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from retrieval.documents.common import (
+from retrieval.ingest.documents.common import (
     _BULLET_RE,
     MAX_GUESSED_TITLE_CHARS,
     _normalise_line,

@@ -6,7 +6,8 @@ import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-from retrieval.documents.common import (
+from retrieval.errors import InputError
+from retrieval.ingest.documents.common import (
     _BINARY_MAGIC,
     _CONTENT_TYPES,
     _CONTROL_RE,
@@ -18,7 +19,6 @@ from retrieval.documents.common import (
     SUPPORTED_TYPES,
     Kind,
 )
-from retrieval.errors import InputError
 
 
 def _detect_kind(data: bytes, name: str, label: str, content_type: str | None) -> Kind:

@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 
-from retrieval.documents.common import _BIDI_RE, _normalise_line
-from retrieval.documents.detect import _suffix
+from retrieval.ingest.documents.common import _BIDI_RE, _normalise_line
+from retrieval.ingest.documents.detect import _suffix
 
 
 def _key(text: str) -> str:
