@@ -14,9 +14,9 @@ from typing import Protocol
 from config import Settings
 from retrieval import answer as answering
 from retrieval import prompts, reader
-from retrieval.abstain import SupportGate
 from retrieval.llm import LLM, Completion, ConstrainedLLM, TokenCallback
 from retrieval.questions import check_question
+from retrieval.search.gate import SupportGate
 from retrieval.types import Answer, Passage, Turn
 
 

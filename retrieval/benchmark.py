@@ -149,7 +149,7 @@ def _synthetic_collection(directory: Path, size: int, texts: Sequence[str], seed
 
 def bench_search(engine: Engine, texts: Sequence[str], queries: Sequence[str], sizes: Sequence[int],
                  progress: Progress) -> dict[str, Any]:
-    from retrieval.search import SearchParams, hybrid_search
+    from retrieval.search.hybrid import SearchParams, hybrid_search
 
     cfg = engine.settings.search
     params = SearchParams(cfg.top_k, cfg.candidates, cfg.fusion, cfg.rrf_k, cfg.dense_weight)

@@ -18,7 +18,6 @@ from typing import Literal
 import numpy as np
 
 from config import Settings
-from retrieval.abstain import SupportGate, wordfreq_zipf
 from retrieval.answering import Answerer
 from retrieval.errors import InputError, NotFoundError
 from retrieval.ingest.pipeline import Ingestion, OnResult
@@ -27,7 +26,8 @@ from retrieval.llm import LLM, TokenCallback
 from retrieval.models.cache import ModelCache
 from retrieval.models.embedder import Embedder
 from retrieval.questions import check_question
-from retrieval.search import SearchParams, hybrid_search
+from retrieval.search.gate import SupportGate, wordfreq_zipf
+from retrieval.search.hybrid import SearchParams, hybrid_search
 from retrieval.store.collection import Collection
 from retrieval.store.open_collections import OpenCollections
 from retrieval.summarize import Summarizer

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from retrieval.abstain import SupportGate, wordfreq_zipf
+from retrieval.search.gate import SupportGate, wordfreq_zipf
 from retrieval.types import Passage
 
 PASSAGE = Passage(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.search import SearchParams, hybrid_search
+from retrieval.search.hybrid import SearchParams, hybrid_search
 from retrieval.store.collection import Collection
 from retrieval.types import Chunk
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.abstain import SupportGate, wordfreq_zipf
 from retrieval.llm.constrained import PhraseTrie, build_trie, constrain_to
 from retrieval.reader import choose_sentences, context_text, locate, plan_reading
+from retrieval.search.gate import SupportGate, wordfreq_zipf
 from retrieval.spans import Sentence, answer_type, candidates_in, rank_sentences, word_spans
 from retrieval.types import Passage
 

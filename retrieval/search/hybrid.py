@@ -1,6 +1,6 @@
 """Hybrid search: dense (FAISS) and BM25 candidates, fused, then looked up in SQLite.
 
-Whether the passages answer the question at all is decided in ``retrieval.abstain``."""
+Whether the passages answer the question at all is decided in ``retrieval.search.gate``."""
 
 from __future__ import annotations
 
