@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 
 from config import Settings
-from retrieval.answering import Answerer
+from retrieval.answer.answerer import Answerer
 from retrieval.errors import InputError, NotFoundError
 from retrieval.ingest.pipeline import Ingestion, OnResult
 from retrieval.ingest.sample import SAMPLE_NAME, SamplePreload, sample_article_bytes

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrieval.answer import cite, echoes_the_question, grounding
+from retrieval.answer.grounding import cite, echoes_the_question, grounding
 from retrieval.types import Passage
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from retrieval.answer.phrase_choice import choose_sentences, context_text, locate, plan_reading
+from retrieval.answer.spans import Sentence, answer_type, candidates_in, rank_sentences, word_spans
 from retrieval.llm.constrained import PhraseTrie, build_trie, constrain_to
-from retrieval.reader import choose_sentences, context_text, locate, plan_reading
 from retrieval.search.gate import SupportGate, wordfreq_zipf
-from retrieval.spans import Sentence, answer_type, candidates_in, rank_sentences, word_spans
 from retrieval.types import Passage
 
 TALKS = Passage(

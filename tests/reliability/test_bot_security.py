@@ -30,7 +30,7 @@ from fakes import QueuedLLM
 
 from bot.discordbot import format as fmt
 from bot.discordbot.format import APOLOGY
-from retrieval import prompts
+from retrieval.answer import prompts
 from retrieval.engine import SAMPLE_NAME, Engine, sample_article_bytes
 from retrieval.types import Answer, Citation, Passage
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval import prompts
+from retrieval.answer import prompts
 from retrieval.engine import Engine
 from retrieval.errors import ModelError
 

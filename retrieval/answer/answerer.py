@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from config import Settings
-from retrieval import answer as answering
-from retrieval import prompts, reader
+from retrieval.answer import grounding, phrase_choice, prompts
 from retrieval.llm import LLM, Completion, ConstrainedLLM, TokenCallback
 from retrieval.questions import check_question
 from retrieval.search.gate import SupportGate
@@ -61,7 +60,7 @@ class Answerer:
         passages, context_tokens = self._fit_context(passages)
         if not self.gate.supported(query, passages):
             timings["total_s"] = time.perf_counter() - started
-            return Answer(answering.ABSTAIN_TEXT, True, [], timings, passages, context_tokens)
+            return Answer(grounding.ABSTAIN_TEXT, True, [], timings, passages, context_tokens)
         if self._extractive():
             return self._ask_extractive(question, passages, history, on_token, started, timings,
                                         context_tokens)
@@ -71,12 +70,12 @@ class Answerer:
         completion = self._generate(question, passages, history,
                                     None if fallback else on_token)
         self._time_completion(timings, completion)
-        text = answering.clean_answer(completion.text) if self._completion_style() else \
+        text = grounding.clean_answer(completion.text) if self._completion_style() else \
             completion.text.strip()
-        abstained = answering.is_refusal(text) or (
+        abstained = grounding.is_refusal(text) or (
             self.settings.answer.require_grounded_answer
-            and answering.grounding(text, passages) < self.settings.answer.min_grounding)
-        if fallback and (abstained or answering.echoes_the_question(text, question)):
+            and grounding.grounding(text, passages) < self.settings.answer.min_grounding)
+        if fallback and (abstained or grounding.echoes_the_question(text, question)):
             # The gate said the passages cover the question but the free answer was not in
             # them, or only echoed the question: answer with a phrase copied from them
             # instead.
@@ -84,10 +83,10 @@ class Answerer:
                                         timings, context_tokens)
         if fallback and not abstained and on_token is not None:
             on_token(text)
-        citations = [] if abstained else answering.cite(
+        citations = [] if abstained else grounding.cite(
             text, question, passages, self.settings.answer.quote_chars)
         timings["total_s"] = time.perf_counter() - started
-        return Answer(answering.ABSTAIN_TEXT if abstained else text, abstained, citations,
+        return Answer(grounding.ABSTAIN_TEXT if abstained else text, abstained, citations,
                       timings, passages, context_tokens)
 
     @staticmethod
@@ -98,8 +97,8 @@ class Answerer:
         timings["tokens"] = completion.tokens
 
     def _extractive(self) -> bool:
-        """Base models answer with a phrase copied from the passages (``retrieval.reader``);
-        chat models, and servers that cannot constrain decoding, keep the chat prompt."""
+        """Base models answer with a phrase copied from the passages (``phrase_choice``); chat
+        models, and servers that cannot constrain decoding, keep the chat prompt."""
         return self.settings.answer.reader == "extract" and self._can_extract()
 
     def _can_extract(self) -> bool:
@@ -109,11 +108,12 @@ class Answerer:
                         on_token: TokenCallback | None, started: float,
                         timings: dict[str, float], context_tokens: int) -> Answer:
         cfg = self.settings.answer
-        plan = reader.plan_reading(question, passages, self.gate.weight,
-                                   sentences=cfg.reader_sentences,
-                                   max_words=cfg.max_answer_words, type_match=cfg.type_match)
-        prompt = prompts.completion_prompt_from(question, reader.context_text(plan.sentences),
-                                                history)
+        plan = phrase_choice.plan_reading(question, passages, self.gate.weight,
+                                          sentences=cfg.reader_sentences,
+                                          max_words=cfg.max_answer_words,
+                                          type_match=cfg.type_match)
+        prompt = prompts.completion_prompt_from(
+            question, phrase_choice.context_text(plan.sentences), history)
         llm = self.llm
         assert isinstance(llm, ConstrainedLLM)
         completion = llm.complete_within(prompt, plan.phrases,
@@ -121,14 +121,14 @@ class Answerer:
                                          on_token=on_token)
         self._time_completion(timings, completion)
         text = completion.text.strip()
-        found = reader.locate(text, plan.sentences)
-        abstained = not plan.phrases or answering.is_refusal(text) or \
-            answering.grounding(text, passages) == 0.0
+        found = phrase_choice.locate(text, plan.sentences)
+        abstained = not plan.phrases or grounding.is_refusal(text) or \
+            grounding.grounding(text, passages) == 0.0
         citations = [] if abstained else (
-            [answering.cite_span(found[0], found[1], len(text), cfg.quote_chars)] if found
-            else answering.cite(text, question, passages, cfg.quote_chars))
+            [grounding.cite_span(found[0], found[1], len(text), cfg.quote_chars)] if found
+            else grounding.cite(text, question, passages, cfg.quote_chars))
         timings["total_s"] = time.perf_counter() - started
-        return Answer(answering.ABSTAIN_TEXT if abstained else text, abstained, citations,
+        return Answer(grounding.ABSTAIN_TEXT if abstained else text, abstained, citations,
                       timings, passages, context_tokens)
 
     def _completion_style(self) -> bool:
@@ -154,11 +154,11 @@ class Answerer:
         if self._completion_style():
             cfg = self.settings.answer
             if cfg.context_sentences > 0:
-                chosen = reader.choose_sentences(question, passages, self.gate.weight,
-                                                 sentences=cfg.context_sentences,
-                                                 type_match=cfg.type_match)
-                prompt = prompts.completion_prompt_from(question, reader.context_text(chosen),
-                                                        history)
+                chosen = phrase_choice.choose_sentences(question, passages, self.gate.weight,
+                                                        sentences=cfg.context_sentences,
+                                                        type_match=cfg.type_match)
+                prompt = prompts.completion_prompt_from(
+                    question, phrase_choice.context_text(chosen), history)
             else:
                 prompt = prompts.completion_prompt(question, passages, history)
             return self.llm.complete(prompt, max_tokens=max_tokens, stop=["\n"],

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from retrieval.prompts import NOT_COVERED
-from retrieval.spans import asked_stems, only_asked
+from retrieval.answer.prompts import NOT_COVERED
+from retrieval.answer.spans import asked_stems, only_asked
 from retrieval.text.sentences import split_sentences
 from retrieval.text.words import bm25_tokens
 from retrieval.types import Citation, Passage

@@ -1,7 +1,7 @@
 """The completion-style answer path: pick the sentences, then a phrase copied from them.
 
 1. Rank the retrieved passages' sentences by how many of the question's rare words they
-   share (``retrieval.spans.rank_sentences``) and keep the best ``sentences``.
+   share (``retrieval.answer.spans.rank_sentences``) and keep the best ``sentences``.
 2. Prompt the base model with the worked examples and only those sentences (a short prompt:
    faster, and the 270M model picks spans far better in one right sentence than in two
    passages).
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from retrieval.spans import (
+from retrieval.answer.spans import (
     FUNCTION_WORDS,
     AnswerType,
     Sentence,
