@@ -30,7 +30,7 @@ from retrieval.search.gate import SupportGate, wordfreq_zipf
 from retrieval.search.hybrid import SearchParams, hybrid_search
 from retrieval.store.collection import Collection
 from retrieval.store.open_collections import OpenCollections
-from retrieval.summarize import Summarizer
+from retrieval.summary.summarizer import Summarizer
 from retrieval.types import Answer, ArticleInfo, IngestResult, Passage, Summary, Turn
 
 __all__ = ["SAMPLE_NAME", "Engine", "sample_article_bytes"]

@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from retrieval import faithfulness as fa
 from retrieval.eval_runner import Progress, _no_progress, eval_collection, ingest_articles
 from retrieval.evaluation import EvalArticle, load_articles
+from retrieval.summary import faithfulness as fa
 
 _MARKER = re.compile(r"\s*\((?:paragraphs?|¶)\s*[\d, –-]+\)\s*$")
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from fakes import QueuedLLM
 
-from retrieval import faithfulness as fa
 from retrieval.benchmark import made_up_articles
 from retrieval.engine import Engine
 from retrieval.errors import InputError, NotFoundError
+from retrieval.summary import faithfulness as fa
 from retrieval.types import Turn
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from retrieval import faithfulness as fa
 from retrieval.engine import Engine
 from retrieval.errors import ModelError
 from retrieval.llm import OpenAICompatibleLLM
+from retrieval.summary import faithfulness as fa
 
 pytestmark = pytest.mark.models  # a real llama_cpp.server with the packaged model
 

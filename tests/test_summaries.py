@@ -12,12 +12,12 @@ import pytest
 from fakes import QueuedLLM
 
 from config import load_settings
-from retrieval import faithfulness as fa
-from retrieval.compress import Shortening, shorten, trim
 from retrieval.evaluation import EvalArticle
-from retrieval.extractive import Selection, article_sentences, select
 from retrieval.llm import PromptStyle
-from retrieval.summarize import cache_key, decode, encode, summarize_article
+from retrieval.summary import faithfulness as fa
+from retrieval.summary.selection import Selection, article_sentences, select
+from retrieval.summary.shortening import Shortening, shorten, trim
+from retrieval.summary.summarizer import cache_key, decode, encode, summarize_article
 from retrieval.summary_eval import score, summary_lines
 
 TITLE = "Council approves harbour bridge rebuild"

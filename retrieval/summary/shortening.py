@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from retrieval import faithfulness as fa
 from retrieval.llm import LLM, Message
+from retrieval.summary import faithfulness as fa
 
 # Invented examples (no eval article). A 270M base model mostly copies its input, so the
 # examples shorten by deleting (words kept in order, asides and attributions dropped): a

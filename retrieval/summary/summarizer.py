@@ -1,10 +1,10 @@
 """Whole-article summaries built from the article's own sentences.
 
 1. Split the article into sentences (at most ``summary.max_sentences``) and pick the central,
-   mutually distinct ones (``retrieval.extractive``): 3–6 for ``long`` (about one per
+   mutually distinct ones (``retrieval.summary.selection``): 3–6 for ``long`` (about one per
    ``words_per_point`` words), up to two for ``short``.
 2. Let the model shorten each picked sentence on its own and keep the shortening only when
-   it passes the faithfulness check (``retrieval.compress``); else keep the sentence, trimmed.
+   it passes the faithfulness check (``summary.shortening``); else keep the sentence, trimmed.
 3. Drop a point that repeats the title or an earlier point; keep article order, and each
    point's paragraph so a reader can check it.
 
@@ -23,12 +23,12 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 from config import Settings
-from retrieval import faithfulness as fa
-from retrieval.compress import Shortening, shorten
 from retrieval.errors import StorageError
-from retrieval.extractive import Embed, Selection, article_sentences, select
 from retrieval.llm import LLM, TokenCallback
 from retrieval.store.collection import Collection
+from retrieval.summary import faithfulness as fa
+from retrieval.summary.selection import Embed, Selection, article_sentences, select
+from retrieval.summary.shortening import Shortening, shorten
 from retrieval.types import ArticleInfo, Summary, SummaryPoint
 
 log = logging.getLogger(__name__)

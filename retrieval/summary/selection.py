@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from retrieval import faithfulness as fa
+from retrieval.summary import faithfulness as fa
 from retrieval.text.sentences import split_sentences
 
 Embed = Callable[[Sequence[str]], np.ndarray]
