@@ -129,7 +129,7 @@ def eval_command(obj: Context, articles_path: str | None, questions_path: str | 
                  limit: int, seed: int, split_off_topic: bool, per_article: bool,
                  reuse_index: bool, out: Any, as_json: bool, summaries: bool) -> None:
     """Score answers and retrieval on SQuAD-style questions through the bot's own ask path."""
-    from retrieval.eval_runner import run_eval
+    from retrieval.evaluation.answer_eval import run_eval
 
     if summaries:
         _summary_eval(obj, articles_path, limit, seed, out, as_json)
@@ -158,7 +158,7 @@ def _summary_eval(obj: Context, articles_path: str | None, limit: int, seed: int
                   as_json: bool) -> None:
     from click.core import ParameterSource
 
-    from retrieval.summary_eval import SUMMARY_ROWS, run_summary_eval
+    from retrieval.evaluation.summary_eval import SUMMARY_ROWS, run_summary_eval
 
     given = click.get_current_context().get_parameter_source
     articles_path = articles_path or _find("bbc-news", "articles.jsonl")
@@ -201,7 +201,7 @@ def _answer_settings(settings: Settings) -> dict[str, Any]:
 def bench_command(obj: Context, articles_path: str | None, ingest_articles: int, sizes: str,
                   queries: int, asks: int, as_json: bool) -> None:
     """Time ingestion, search, answers, cold start and memory on this machine."""
-    from retrieval.benchmark import BENCH_ROWS, run_bench
+    from retrieval.evaluation.benchmark import BENCH_ROWS, run_bench
 
     try:
         chunk_sizes = [int(s) for s in sizes.split(",") if s.strip()]

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from fakes import QueuedLLM
 
-from retrieval.benchmark import made_up_articles
 from retrieval.engine import Engine
 from retrieval.errors import InputError, NotFoundError
+from retrieval.evaluation.benchmark import made_up_articles
 from retrieval.summary import faithfulness as fa
 from retrieval.types import Turn
 

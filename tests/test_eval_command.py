@@ -13,8 +13,8 @@ from fakes import QueuedLLM
 from bot.cli import cli
 from config import Settings
 from retrieval.engine import Engine
-from retrieval.eval_runner import index_key, plan_eval, run_eval
-from retrieval.evaluation import load_articles, load_questions
+from retrieval.evaluation.answer_eval import index_key, plan_eval, run_eval
+from retrieval.evaluation.datasets import load_articles, load_questions
 from retrieval.models.cache import ModelCache
 
 ARTICLES = [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.evaluation import (
-    EvalQuestion,
+from retrieval.evaluation.datasets import EvalQuestion, sample_questions
+from retrieval.evaluation.metrics import (
     QuestionResult,
     contains_answer,
     exact_match,
@@ -15,7 +15,6 @@ from retrieval.evaluation import (
     mean_reciprocal_rank,
     normalize_answer,
     percentile,
-    sample_questions,
     summarize_results,
 )
 

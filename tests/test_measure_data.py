@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from bot.cli import cli
 from bot.measure import EVAL_DIR_ENV, eval_dir
 from config import Settings
-from retrieval.benchmark import made_up_articles
+from retrieval.evaluation.benchmark import made_up_articles
 
 
 @pytest.fixture()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from retrieval.engine import Engine
-from retrieval.evaluation import f1_score
+from retrieval.evaluation.metrics import f1_score
 
 # (question, acceptable answers); a reply counts as right at F1 >= 0.5 against one of them.
 OWN_QUESTIONS = [

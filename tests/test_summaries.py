@@ -12,13 +12,13 @@ import pytest
 from fakes import QueuedLLM
 
 from config import load_settings
-from retrieval.evaluation import EvalArticle
+from retrieval.evaluation.datasets import EvalArticle
+from retrieval.evaluation.summary_eval import score, summary_lines
 from retrieval.llm import PromptStyle
 from retrieval.summary import faithfulness as fa
 from retrieval.summary.selection import Selection, article_sentences, select
 from retrieval.summary.shortening import Shortening, shorten, trim
 from retrieval.summary.summarizer import cache_key, decode, encode, summarize_article
-from retrieval.summary_eval import score, summary_lines
 
 TITLE = "Council approves harbour bridge rebuild"
 PARAGRAPHS = [

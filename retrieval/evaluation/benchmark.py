@@ -2,8 +2,8 @@
 
 Everything runs in temporary data directories (the assembled GGUF is linked, not copied).
 The cold-start and memory figures come from a child process (``python -m
-retrieval.benchmark cold DATA_DIR``) that loads both models as ``articlebot run`` does and
-answers one question, so this process's own warm caches do not flatter them.
+retrieval.evaluation.benchmark cold DATA_DIR``) that loads both models as ``articlebot run``
+does and answers one question, so this process's own warm caches do not flatter them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from config import Settings
-from retrieval.evaluation import EvalArticle, load_articles, percentile
+from retrieval.evaluation.datasets import EvalArticle, load_articles
+from retrieval.evaluation.metrics import percentile
 
 if TYPE_CHECKING:
     from retrieval.engine import Engine
@@ -274,7 +275,7 @@ def _peak_rss_mb() -> float:
 
 def bench_cold_start(data_dir: Path) -> dict[str, Any]:
     """The second start in ``data_dir`` (the first one stores the sample article)."""
-    command = [sys.executable, "-m", "retrieval.benchmark", "cold", str(data_dir)]
+    command = [sys.executable, "-m", "retrieval.evaluation.benchmark", "cold", str(data_dir)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     subprocess.run(command, capture_output=True, check=False, env=env)
     started = time.perf_counter()

@@ -23,8 +23,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from retrieval.eval_runner import Progress, _no_progress, eval_collection, ingest_articles
-from retrieval.evaluation import EvalArticle, load_articles
+from retrieval.evaluation.answer_eval import (
+    Progress,
+    _no_progress,
+    eval_collection,
+    ingest_articles,
+)
+from retrieval.evaluation.datasets import EvalArticle, load_articles
 from retrieval.summary import faithfulness as fa
 
 _MARKER = re.compile(r"\s*\((?:paragraphs?|¶)\s*[\d, –-]+\)\s*$")

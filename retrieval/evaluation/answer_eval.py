@@ -25,16 +25,18 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from config import Settings
-from retrieval.evaluation import (
+from retrieval.evaluation.datasets import (
     EvalArticle,
     EvalQuestion,
-    QuestionResult,
-    contains_answer,
-    first_rank,
     load_articles,
     load_questions,
     sample_questions,
     split_articles,
+)
+from retrieval.evaluation.metrics import (
+    QuestionResult,
+    contains_answer,
+    first_rank,
     summarize_results,
 )
 
