@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import warnings
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,27 @@ def test_llama_wheels_points_the_install_at_prebuilt_wheels(tmp_path: Path) -> N
     lines = dry_install(tmp_path, f"LLAMA_WHEELS={url}")
     install = next(line for line in lines if "-e '.[dev]'" in line)
     assert f"--extra-index-url {url}" in install and "--prefer-binary" in install
+
+
+def test_the_wheel_holds_every_module_and_the_data(tmp_path: Path) -> None:
+    """What the Dockerfile installs (``pip install .``, not editable) holds only what
+    ``packages.find`` and ``package-data`` name; the editable install the tests run on sees
+    the whole tree, so a subpackage or data file left out would pass every other test."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):  # the Dockerfile's COPY lines
+        shutil.copy(ROOT / name, source / name)
+    for package in ("bot", "config", "retrieval"):
+        shutil.copytree(ROOT / package, source / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps",
+                    "--no-build-isolation", "--disable-pip-version-check", "-q",
+                    "-w", str(tmp_path / "wheel")], check=True, capture_output=True)
+    [wheel] = (tmp_path / "wheel").glob("*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    sources = {p.relative_to(ROOT).as_posix() for package in ("bot", "config", "retrieval")
+               for p in (ROOT / package).rglob("*.py")}
+    assert {"retrieval/answer/__init__.py", "retrieval/ingest/documents/pdf.py",
+            "retrieval/llm/llama_server.py", "retrieval/evaluation/benchmark.py"} <= sources
+    assert sources - shipped == set()
+    assert {"retrieval/sample/china-us-trade-talks.txt", "config/default.toml"} <= shipped
