@@ -111,6 +111,15 @@ class AnswerSettings(_Section):
     max_answer_words: int = Field(8, ge=1, le=40)
 
 
+class ReaderSettings(_Section):
+    model: str = "off"
+    passages: int = Field(6, ge=1, le=50)
+    top_spans: int = Field(3, ge=1, le=10)
+    min_margin: float = 0.0
+    answer_by: Literal["reader", "llm"] = "reader"
+    max_answer_tokens: int = Field(30, ge=1, le=64)
+
+
 class LimitsSettings(_Section):
     max_file_bytes: int = Field(10 * 1024 * 1024, ge=1)
     max_question_chars: int = Field(1000, ge=1)
@@ -171,6 +180,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     summary: SummarySettings = SummarySettings()
     answer: AnswerSettings = AnswerSettings()
+    reader: ReaderSettings = ReaderSettings()
     limits: LimitsSettings = LimitsSettings()
     discord: DiscordSettings = DiscordSettings()
     storage: StorageSettings = StorageSettings()

@@ -18,7 +18,8 @@ from typing import Literal
 import numpy as np
 
 from config import Settings
-from retrieval.answer.answerer import Answerer
+from retrieval.answer.answerer import Answerer, Reader
+from retrieval.answer.trained_weights import load_span_reader
 from retrieval.errors import InputError, NotFoundError
 from retrieval.ingest.pipeline import Ingestion, OnResult
 from retrieval.ingest.sample import SAMPLE_NAME, SamplePreload, sample_article_bytes
@@ -38,20 +39,23 @@ __all__ = ["SAMPLE_NAME", "Engine", "sample_article_bytes"]
 
 class Engine:
     def __init__(self, settings: Settings, *, embedder: Embedder | None = None,
-                 llm: LLM | None = None, models: ModelCache | None = None):
+                 llm: LLM | None = None, models: ModelCache | None = None,
+                 reader: Reader | None = None):
         """``models`` shares loaded models with other Engines (each gets its own cache
-        otherwise); ``embedder`` and ``llm`` replace them outright (tests pass doubles)."""
+        otherwise); ``embedder``, ``llm`` and ``reader`` replace them outright (tests pass
+        doubles)."""
         self.settings = settings
         self.models = models or ModelCache()
         self.embedder = embedder or self.models.embedder(settings)
         self._llm = llm
+        self._reader = reader
         self._gate: SupportGate | None = None
         self._lock = threading.RLock()
         self.ingestion = Ingestion(settings, self.embedder, self.collection)
         self._collections = OpenCollections(settings, self.embedder_dimension,
                                             on_open=SamplePreload(self.ingestion))
         self.answerer = Answerer(settings, search=self.search, llm=lambda: self.llm,
-                                 gate=lambda: self.gate)
+                                 gate=lambda: self.gate, reader=lambda: self.reader)
         self.summarizer = Summarizer(settings, lambda: self.llm, self.embedder.embed)
         self._configure_faiss()
 
@@ -69,6 +73,17 @@ class Engine:
             return self._llm
 
     @property
+    def reader(self) -> Reader | None:
+        """The trained reader (loaded on first use; None with ``reader.model = "off"``)."""
+        with self._lock:
+            if self._reader is None and self.settings.reader.model != "off":
+                cfg = self.settings.reader
+                self._reader = self.models.shared(
+                    ("reader", cfg.model, cfg.max_answer_tokens),
+                    lambda: load_span_reader(cfg.model, cfg.max_answer_tokens))
+            return self._reader
+
+    @property
     def gate(self) -> SupportGate:
         """The abstention decision (its word-frequency list loads on first use)."""
         with self._lock:
@@ -84,6 +99,7 @@ class Engine:
         """Load both models and open the default collection (the bot does this at start)."""
         self.embedder.load()
         self.llm.load()
+        _ = self.reader
         self.gate.weight("the")
         self.collection(self.settings.default_collection)
 

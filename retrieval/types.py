@@ -87,6 +87,8 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     passages: list[Passage] = field(default_factory=list)
     context_tokens: int = 0
+    # The trained reader's best span score minus its "no answer" score (None without it).
+    reader_margin: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {

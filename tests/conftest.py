@@ -88,7 +88,9 @@ def fast_settings(tmp_path: Path) -> Callable[..., Settings]:
     def build(**overrides: Any) -> Settings:
         data_dir = overrides.pop("data_dir", tmp_path / "fast-data")
         data_dir.mkdir(parents=True, exist_ok=True)
-        return load_settings(None, {"data_dir": data_dir, **overrides})
+        # The trained reader is a real model: the fast tier answers without it unless a test
+        # passes a scripted one (``fast_engine(reader=...)``).
+        return load_settings(None, {"data_dir": data_dir, "reader.model": "off", **overrides})
 
     return build
 
@@ -101,9 +103,9 @@ def fast_engine(fast_settings: Callable[..., Settings]) -> Iterator[Callable[...
 
     engines: list[Engine] = []
 
-    def build(llm: Any = None, **overrides: Any) -> Engine:
+    def build(llm: Any = None, reader: Any = None, **overrides: Any) -> Engine:
         engine = Engine(fast_settings(**overrides), embedder=HashingEmbedder(),
-                        llm=llm if llm is not None else QueuedLLM())
+                        llm=llm if llm is not None else QueuedLLM(), reader=reader)
         engines.append(engine)
         return engine
 

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from config import Settings
-from retrieval.answer import grounding, phrase_choice, prompts
+from retrieval.answer import evidence, grounding, phrase_choice, prompts
+from retrieval.answer.reader import Reading
 from retrieval.llm import LLM, Completion, ConstrainedLLM, TokenCallback
 from retrieval.questions import check_question
 from retrieval.search.gate import SupportGate
@@ -24,16 +25,22 @@ class Search(Protocol):
                  article: str | None = None, k: int | None = None) -> list[Passage]: ...
 
 
+class Reader(Protocol):
+    def read(self, question: str, texts: Sequence[str], top_n: int = 3) -> Reading: ...
+
+
 class Answerer:
     """Answers one question at a time from what ``search`` finds (thread-safe: no state of
     its own beyond the settings and the shared models)."""
 
     def __init__(self, settings: Settings, *, search: Search, llm: Callable[[], LLM],
-                 gate: Callable[[], SupportGate]):
+                 gate: Callable[[], SupportGate],
+                 reader: Callable[[], Reader | None] = lambda: None):
         self.settings = settings
         self.search = search
         self._get_llm = llm
         self._get_gate = gate
+        self._get_reader = reader
 
     @property
     def llm(self) -> LLM:
@@ -54,13 +61,19 @@ class Answerer:
             self.settings.answer.history_turns else []
         # Follow-ups ("what did he say next?") retrieve with the previous question as context.
         query = " ".join([*(t.question for t in history[-1:]), question])
-        passages = self.search(query[-self.settings.limits.max_question_chars:],
-                               collection=collection, article=article)
+        reader = self._get_reader()
+        depth = max(self.settings.search.top_k, self.settings.reader.passages) if reader \
+            else None
+        found = self.search(query[-self.settings.limits.max_question_chars:],
+                            collection=collection, article=article, k=depth)
         timings = {"retrieval_s": time.perf_counter() - started}
-        passages, context_tokens = self._fit_context(passages)
+        passages, context_tokens = self._fit_context(found[:self.settings.search.top_k])
         if not self.gate.supported(query, passages):
             timings["total_s"] = time.perf_counter() - started
             return Answer(grounding.ABSTAIN_TEXT, True, [], timings, passages, context_tokens)
+        if reader is not None:
+            return self._ask_reader(reader, question, found, history, on_token, started,
+                                    timings)
         if self._extractive():
             return self._ask_extractive(question, passages, history, on_token, started, timings,
                                         context_tokens)
@@ -167,3 +180,62 @@ class Answerer:
         return self.llm.chat(messages, max_tokens=self.settings.llm.chat_max_tokens,
                              on_token=on_token)
 
+
+    # -- the trained reader -----------------------------------------------------------------
+    def _ask_reader(self, reader: Reader, question: str, found: list[Passage],
+                    history: list[Turn], on_token: TokenCallback | None, started: float,
+                    timings: dict[str, float]) -> Answer:
+        """The reader decides whether the passages answer the question and where; the LLM
+        chooses among its spans (base models, ``answer_by = "llm"``) or writes a sentence from
+        the best span's sentence (chat models)."""
+        cfg = self.settings.reader
+        began = time.perf_counter()
+        reading = reader.read(question, [p.text for p in found], top_n=cfg.top_spans)
+        timings["reader_s"] = time.perf_counter() - began
+        if reading.margin < cfg.min_margin:
+            timings["total_s"] = time.perf_counter() - started
+            return Answer(grounding.ABSTAIN_TEXT, True, [], timings, found,
+                          reader_margin=reading.margin)
+        span = reading.spans[0]
+        text = span.text
+        if not self._completion_style():
+            text = self._chat_from_evidence(question, found[span.passage], span, history,
+                                            on_token, timings)
+        elif cfg.answer_by == "llm" and len(reading.spans) > 1 and self._can_extract():
+            span = self._llm_choice(question, reading, found, history, on_token, timings)
+            text = span.text
+        elif on_token is not None:
+            on_token(text)
+        citation = grounding.cite_span(found[span.passage], span.start, span.end - span.start,
+                                       self.settings.answer.quote_chars)
+        timings["total_s"] = time.perf_counter() - started
+        return Answer(text, False, [citation], timings, found, reader_margin=reading.margin)
+
+    def _llm_choice(self, question: str, reading: Reading, found: list[Passage],
+                    history: list[Turn], on_token: TokenCallback | None,
+                    timings: dict[str, float]) -> evidence.Span:
+        llm = self.llm
+        assert isinstance(llm, ConstrainedLLM)
+        context = evidence.choice_context(reading.spans, found)
+        prompt = prompts.completion_prompt_from(question, context, history)
+        completion = llm.complete_within(prompt, [s.text for s in reading.spans],
+                                         max_tokens=self.settings.llm.max_tokens,
+                                         on_token=on_token)
+        self._time_completion(timings, completion)
+        return evidence.chosen_span(completion.text, reading.spans)
+
+    def _chat_from_evidence(self, question: str, passage: Passage, span: evidence.Span,
+                            history: list[Turn], on_token: TokenCallback | None,
+                            timings: dict[str, float]) -> str:
+        """A chat model's sentence from the sentence holding the reader's span; the span
+        itself when the sentence strays from that evidence."""
+        source = evidence.evidence_passage(passage, span)
+        completion = self.llm.chat(prompts.chat_messages(question, [source], history),
+                                   max_tokens=self.settings.llm.chat_max_tokens,
+                                   on_token=on_token)
+        self._time_completion(timings, completion)
+        text = completion.text.strip()
+        if not text or grounding.is_refusal(text) or \
+                grounding.grounding(text, [source]) < self.settings.answer.min_grounding:
+            return span.text
+        return text

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from config import Settings
 from retrieval.llm import LLM, LlamaCppLLM, OpenAICompatibleLLM, resolve_gguf
@@ -19,6 +20,7 @@ from retrieval.llm.repacking import resolve_weight_repacking
 from retrieval.models.embedder import Embedder
 
 LlamaKey = tuple[object, ...]
+T = TypeVar("T")
 
 
 def build_llm(settings: Settings, cache: ModelCache | None = None) -> LLM:
@@ -54,6 +56,7 @@ class ModelCache:
     def __init__(self) -> None:
         self._llamas: dict[LlamaKey, LlamaCppLLM] = {}
         self._embedders: dict[tuple[str, str, int], Embedder] = {}
+        self._shared: dict[tuple[object, ...], Any] = {}
         self._lock = threading.Lock()
 
     def llm(self, settings: Settings) -> LLM:
@@ -64,6 +67,13 @@ class ModelCache:
             if key not in self._llamas:
                 self._llamas[key] = load()
             return self._llamas[key]
+
+    def shared(self, key: tuple[object, ...], load: Callable[[], T]) -> T:
+        """Any other model (the trained reader), loaded once per ``key``."""
+        with self._lock:
+            if key not in self._shared:
+                self._shared[key] = load()
+            return cast(T, self._shared[key])
 
     def embedder(self, settings: Settings) -> Embedder:
         cfg = settings.embedding

