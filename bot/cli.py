@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bot.context import Context, Group, pass_context
-from bot.measure import bench_command, eval_command
+from bot.measure import bench_command, eval_command, train_reader_command
 from bot.run import run_command
 
 if TYPE_CHECKING:
@@ -253,6 +253,7 @@ def summary(obj: Context, article: str | None, length: str, collection: str | No
 
 cli.add_command(eval_command)
 cli.add_command(bench_command)
+cli.add_command(train_reader_command)
 cli.add_command(run_command)  # light: discord is imported when it runs
 
 

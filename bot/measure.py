@@ -95,6 +95,8 @@ EVAL_ROWS = [
     ("abstain_off_topic", "off-topic questions abstained on (%)"),
     ("answered_unanswerable", "unanswerable questions answered anyway (count)"),
     ("answered_off_topic", "off-topic questions answered anyway (count)"),
+    ("reader_auc_unanswerable", "reader margin: answerable vs unanswerable, AUC"),
+    ("reader_auc_off_topic", "reader margin: answerable vs off-topic, AUC"),
     ("p50_s", "ask latency, median (s)"),
     ("p95_s", "ask latency, 95th percentile (s)"),
     ("first_token_p50_s", "time to the first answer token, median (s)"),
@@ -130,6 +132,7 @@ def eval_command(obj: Context, articles_path: str | None, questions_path: str | 
                  reuse_index: bool, out: Any, as_json: bool, summaries: bool) -> None:
     """Score answers and retrieval on SQuAD-style questions through the bot's own ask path."""
     from retrieval.evaluation.answer_eval import run_eval
+    from retrieval.evaluation.reader_training import trained_articles
 
     if summaries:
         _summary_eval(obj, articles_path, limit, seed, out, as_json)
@@ -137,8 +140,8 @@ def eval_command(obj: Context, articles_path: str | None, questions_path: str | 
     articles, questions = _eval_files(articles_path, questions_path)
     report = run_eval(obj.engine, articles, questions, limit=limit,
                       seed=seed, split_off_topic=split_off_topic, per_article=per_article,
-                      reuse_index=reuse_index,
-                      out=out, progress=_progress(not as_json))
+                      reuse_index=reuse_index, out=out, progress=_progress(not as_json),
+                      skip_articles=trained_articles(obj.settings.reader.model))
     report["settings"] = _answer_settings(obj.settings)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
@@ -146,6 +149,9 @@ def eval_command(obj: Context, articles_path: str | None, questions_path: str | 
     click.echo(f"{report['questions']} questions ({report['answerable']} answerable, "
                f"{report['unanswerable']} unanswerable, {report['off_topic']} off-topic), "
                f"{report['articles']} articles ({report['shape']}), seed {seed}")
+    if report.get("trained_articles_left_out"):
+        click.echo(f"Left out the {report['trained_articles_left_out']} articles the reader "
+                   "trained on.")
     rows = [(k, report.get(k), note) for k, note in EVAL_ROWS if k in report]
     for kind, figures in report.get("by_kind", {}).items():
         rows.append((f"f1[{kind}]", figures["f1"],
@@ -180,7 +186,7 @@ def _summary_eval(obj: Context, articles_path: str | None, limit: int, seed: int
 
 def _answer_settings(settings: Settings) -> dict[str, Any]:
     return {section: getattr(settings, section).model_dump()
-            for section in ("chunking", "search", "answer")}
+            for section in ("chunking", "search", "answer", "reader")}
 
 
 @click.command(name="bench")
@@ -220,3 +226,71 @@ def bench_command(obj: Context, articles_path: str | None, ingest_articles: int,
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
         return
     _print_table([(k, report.get(k), note) for k, note in BENCH_ROWS if k in report])
+
+
+@click.command(name="train-reader")
+@click.option("--squad", "squad_dir", type=click.Path(exists=True, file_okay=False),
+              help="Folder with SQuAD 2.0 dev's articles.jsonl and questions.jsonl (default: "
+                   "squad2-dev/ in $ARTICLEBOT_EVAL_DIR or ../shared/eval).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reader-runs/run",
+              show_default=True, help="Run folder: checkpoints, log, trained tensors. A run "
+                                      "found there resumes from its last checkpoint.")
+@click.option("--epochs", type=click.FloatRange(min=0.01), default=1.1, show_default=True)
+@click.option("--frozen-layers", type=click.IntRange(0, 6), default=2, show_default=True,
+              help="Lowest encoder layers kept as packaged (faster; fewer weights to ship).")
+@click.option("--keep-no-answer", type=click.FloatRange(0.05, 1.0), default=0.5,
+              show_default=True, help="Share of no-answer windows drawn into each epoch.")
+@click.option("--negatives", type=click.FloatRange(0.0, 1.0), default=0.3, show_default=True,
+              help="Share of answerable questions also read against their article's most "
+                   "similar other paragraph, as 'no answer'.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--held-out-articles", type=click.IntRange(min=0), default=7, show_default=True,
+              help="Articles never trained on (a fixed, seeded draw), for honest figures.")
+@click.option("--threads", type=click.IntRange(min=0), default=0,
+              help="Torch threads (0: one per core).")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False),
+              help="After training, write reader.safetensors and manifest.json here "
+                   "(reader.model = this folder uses them).")
+def train_reader_command(squad_dir: str | None, out_dir: str, epochs: float,
+                         frozen_layers: int, keep_no_answer: float, negatives: float,
+                         seed: int, held_out_articles: int, threads: int,
+                         export_dir: str | None) -> None:
+    """Train the extractive reader on SQuAD 2.0 dev, split by article (minutes on a GPU,
+    about an hour per epoch on 2 CPU cores)."""
+    from tqdm import tqdm
+
+    from retrieval.evaluation.reader_training import TrainingSettings, export_run, run_training
+
+    folder = Path(squad_dir) if squad_dir else None
+    if folder is None:
+        found = _find("squad2-dev", "questions.jsonl")
+        folder = Path(found).parent if found else None
+    if folder is None or not (folder / "articles.jsonl").is_file():
+        raise click.ClickException(f"No SQuAD 2.0 dev found (squad2-dev/ in ${EVAL_DIR_ENV} "
+                                   "or a shared/eval folder): pass --squad FOLDER.")
+    settings = TrainingSettings(epochs=epochs, frozen_layers=frozen_layers,
+                                keep_no_answer=keep_no_answer, negatives=negatives, seed=seed,
+                                held_out_articles=held_out_articles, threads=threads)
+    bar = tqdm(total=None, unit="step", file=sys.stderr, desc="train-reader")
+
+    def progress(step: int, total: int, figures: dict[str, float]) -> None:
+        bar.total = total
+        bar.n = step
+        bar.set_postfix(loss=f"{figures['loss']:.3f}")
+        bar.refresh()
+
+    from retrieval.errors import InputError
+
+    try:
+        record = run_training(folder, Path(out_dir), settings, progress)
+    except InputError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        bar.close()
+    click.echo(f"Trained {record['steps_done']} steps in {record['seconds'] / 60:.1f} min "
+               f"({record['examples']} examples, {record['windows']} windows, "
+               f"{100 * record['no_answer_window_share']:.0f}% without an answer) → {out_dir}")
+    if export_dir:
+        weights = export_run(Path(out_dir), folder, Path(export_dir), {})
+        click.echo(f"Exported {weights} ({weights.stat().st_size / 1e6:.1f} MB) and its "
+                   "manifest.")

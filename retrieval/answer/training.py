@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.answer.reader import Windowing, encode
+from retrieval.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -210,12 +211,16 @@ def train(base_path: str, articles: dict[str, str], questions: Sequence[dict[str
                               settings.seed)
     model, tokenizer = load_base(base_path, settings.freeze_embeddings,
                                  settings.frozen_layers)
+    if not examples:
+        raise InputError(f"No training examples: the {len(train_ids)} training articles "
+                         "have no usable questions (check the data, or hold out fewer "
+                         "articles).")
     windows = featurize(tokenizer, examples, settings.windowing)
     no_answer_share = float(windows.no_answer().mean())
     per_epoch = math.ceil(
         ((1 - no_answer_share) + no_answer_share * settings.keep_no_answer)
         * len(windows.starts) / settings.batch_size)
-    total = int(per_epoch * settings.epochs)
+    total = max(1, round(per_epoch * settings.epochs))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.learning_rate,
                                   weight_decay=settings.weight_decay)

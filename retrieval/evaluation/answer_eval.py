@@ -18,7 +18,7 @@ import json
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,7 +129,7 @@ def ask_one(engine: Engine, question: EvalQuestion, collection: str,
         if question.answers else None,
         paragraph_rank=first_rank([p.title == title and _squash(p.text) in paragraph
                                    for p in ranked]),
-        kind=question.kind,
+        kind=question.kind, reader_margin=answer.reader_margin,
     )
 
 
@@ -147,14 +147,17 @@ def _gold_paragraphs(articles: Sequence[EvalArticle], questions: Sequence[EvalQu
 def run_eval(engine: Engine, articles_path: Path, questions_path: Path, *, limit: int = 250,
              seed: int = 0, split_off_topic: bool = False, per_article: bool = False,
              reuse_index: bool = False, out: IO[str] | None = None,
-             progress: Progress = _no_progress) -> dict[str, Any]:
+             progress: Progress = _no_progress,
+             skip_articles: Collection[str] = ()) -> dict[str, Any]:
     """Run the evaluation with ``engine`` (an ``Engine``); returns the summary dictionary.
 
     Pooled (the default): every held article in one collection. ``per_article``: each article
     alone in its own collection, its questions asked there, as on a server that uploaded one
     article. A question whose ``kind`` is ``off_topic`` counts as off-topic in both shapes.
     """
-    articles = load_articles(articles_path)
+    every = load_articles(articles_path)
+    # Articles the trained reader learned from say nothing about how it reads new ones.
+    articles = [a for a in every if a.doc_id not in skip_articles]
     plan = plan_eval(articles, load_questions(questions_path), limit=limit, seed=seed,
                      split_off_topic=split_off_topic)
     asked = [(q, q.off_topic) for q in plan.questions] + [(q, True) for q in plan.off_topic]
@@ -185,6 +188,6 @@ def run_eval(engine: Engine, articles_path: Path, questions_path: Path, *, limit
     report = summarize_results(results)
     report.update(articles=sum(len(h) for h, _ in shapes), seed=seed,
                   shape="per-article" if per_article else "pooled",
-                  ingest_s=round(ingest_s, 1),
+                  ingest_s=round(ingest_s, 1), trained_articles_left_out=len(every) - len(articles),
                   collection=kept)
     return report

@@ -52,6 +52,8 @@ BENCH_ROWS = [
     ("ask_p95_s", "ask latency, 95th percentile (s)"),
     ("ask_first_token_p50_s", "time to the first answer token, median (s)"),
     ("ask_prompt_tokens", "prompt tokens per question, mean"),
+    ("reader_p50_ms", "the trained reader, per question, median (ms)"),
+    ("reader_rss_mb", "resident memory the reader adds (MB)"),
     ("prompt_tokens_per_s", "prompt reading speed (tokens/s)"),
     ("decode_tokens_per_s", "generation speed, 64 tokens (tokens/s)"),
     ("concurrent_asks_per_s", "asks/s while another thread re-uploads into the same collection"),
@@ -178,12 +180,17 @@ def bench_search(engine: Engine, texts: Sequence[str], queries: Sequence[str], s
 
 # -- answers -----------------------------------------------------------------------------------
 def bench_ask(engine: Engine, questions: Sequence[str], progress: Progress) -> dict[str, Any]:
+    before = _rss_mb("VmRSS:")
+    has_reader = engine.reader is not None  # loads it: its resident memory on its own
+    reader_mb = _rss_mb("VmRSS:") - before
     engine.ask(questions[0], collection="bench")  # load and warm the model
-    latencies, first, prompt_tokens, prompt_speed = [], [], [], []
+    latencies, first, prompt_tokens, prompt_speed, reading = [], [], [], [], []
     for question in progress(list(questions), "ask"):
         started = time.perf_counter()
         answer = engine.ask(question, collection="bench")
         latencies.append(time.perf_counter() - started)
+        if "reader_s" in answer.timings:
+            reading.append(answer.timings["reader_s"])
         if "first_token_s" in answer.timings:
             first.append(answer.timings["first_token_s"])
             tokens = answer.context_tokens + 80  # passages + the prompt's fixed words
@@ -201,6 +208,8 @@ def bench_ask(engine: Engine, questions: Sequence[str], progress: Progress) -> d
         "ask_prompt_tokens": round(float(np.mean(prompt_tokens)), 1) if prompt_tokens else None,
         "prompt_tokens_per_s": round(percentile(prompt_speed, 50), 1),
         "decode_tokens_per_s": round(decode, 1),
+        **({"reader_p50_ms": round(1000 * percentile(reading, 50), 1) if reading else None,
+            "reader_rss_mb": round(reader_mb, 1)} if has_reader else {}),
     }
 
 
@@ -258,19 +267,23 @@ def bench_concurrent(engine: Engine, articles: Sequence[EvalArticle], questions:
 
 
 # -- cold start (child process) ----------------------------------------------------------------
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM).
+def _rss_mb(field: str = "VmHWM:") -> float:
+    """This process's peak (``VmHWM:``) or current (``VmRSS:``) resident memory.
 
     Not ``getrusage``: Linux carries ``ru_maxrss`` across ``execve``, so a child started by
     a large parent would report the parent's size.
     """
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _peak_rss_mb() -> float:
+    return _rss_mb("VmHWM:")
 
 
 def bench_cold_start(data_dir: Path) -> dict[str, Any]:

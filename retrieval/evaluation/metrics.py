@@ -115,6 +115,7 @@ class QuestionResult:
     answer_rank: int | None = None  # first retrieved passage that contains a gold answer
     paragraph_rank: int | None = None  # first retrieved passage from the gold paragraph
     kind: str = ""
+    reader_margin: float | None = None  # the trained reader's best span minus "no answer"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -135,7 +136,9 @@ class QuestionResult:
             "em": self.em if self.answerable else None,
             "f1": round(self.f1, 4) if self.answerable else None,
             "answer_rank": self.answer_rank, "paragraph_rank": self.paragraph_rank,
-            "context_tokens": self.context_tokens, "kind": self.kind or None, **self.extra,
+            "context_tokens": self.context_tokens, "kind": self.kind or None,
+            "reader_margin": None if self.reader_margin is None else round(self.reader_margin, 3),
+            **self.extra,
         }
 
 
@@ -181,6 +184,7 @@ def summarize_results(results: Sequence[QuestionResult]) -> dict[str, Any]:
     }
     if off_topic:
         report["abstain_off_topic"] = _share([r.abstained for r in off_topic])
+    report.update(reader_separation(answerable, unanswerable, off_topic))
     report["answered_unanswerable"] = sum(not r.abstained for r in unanswerable)
     report["answered_off_topic"] = sum(not r.abstained for r in off_topic)
     kinds = sorted({r.kind for r in answerable if r.kind})
@@ -192,3 +196,28 @@ def summarize_results(results: Sequence[QuestionResult]) -> dict[str, Any]:
             for kind in kinds if (group := [r for r in answerable if r.kind == kind])
         }
     return report
+
+
+def auc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:
+    """The probability that a positive scores above a negative (ties count half)."""
+    if not positives or not negatives:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
+    return wins / (len(positives) * len(negatives))
+
+
+def reader_separation(answerable: Sequence[QuestionResult],
+                      unanswerable: Sequence[QuestionResult],
+                      off_topic: Sequence[QuestionResult]) -> dict[str, float]:
+    """How well the reader's margin tells answerable questions from the others (AUC), over
+    the questions it read (the off-topic gate in front stops some before it)."""
+    def margins(group: Sequence[QuestionResult]) -> list[float]:
+        return [r.reader_margin for r in group if r.reader_margin is not None]
+
+    found: dict[str, float] = {}
+    for name, group in (("reader_auc_unanswerable", unanswerable),
+                        ("reader_auc_off_topic", off_topic)):
+        value = auc(margins(answerable), margins(group))
+        if value is not None:
+            found[name] = round(value, 3)
+    return found

