@@ -112,6 +112,7 @@ def export(trained: dict[str, Any], folder: Path, manifest: dict[str, Any]) -> P
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / WEIGHTS
     save_file({k: v.to(torch.float16).contiguous() for k, v in trained.items()}, str(weights))
+    weights.chmod(0o644)
     manifest = {**manifest, "weights": {"file": WEIGHTS, "sha256": sha256(weights),
                                         "bytes": weights.stat().st_size, "dtype": "float16"}}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
