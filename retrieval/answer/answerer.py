@@ -38,9 +38,8 @@ class Answerer:
                  reader: Callable[[], Reader | None] = lambda: None):
         self.settings = settings
         self.search = search
-        self._get_llm = llm
-        self._get_gate = gate
-        self._get_reader = reader
+        # Callables, so that each model still loads on first use.
+        self._get_llm, self._get_gate, self._get_reader = llm, gate, reader
 
     @property
     def llm(self) -> LLM:
