@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from retrieval.answer.prompts import NOT_COVERED
 from retrieval.answer.spans import asked_stems, only_asked
 from retrieval.text.sentences import split_sentences
-from retrieval.text.words import bm25_tokens
+from retrieval.text.words import bm25_tokens, stem
 from retrieval.types import Citation, Passage
 
 ABSTAIN_TEXT = "The articles I have don't cover that."
@@ -47,18 +47,15 @@ def _words(text: str) -> list[str]:
     return bm25_tokens(text)
 
 
-# Endings a passage word may add to an answer word and still support it: "talk" is supported
-# by "talks", "resign" by "resigned". Numbers only by a plural ("1950" by "the 1950s"), never
-# by a longer number ("2" or "20" are not supported by "2024").
-_INFLECTIONS = ("s", "es", "ed", "d", "ing", "er", "ers", "ly")
-
-
-def _supported(word: str, vocabulary: set[str]) -> bool:
+def _supported(word: str, vocabulary: set[str], stems: set[str]) -> bool:
+    """A passage word supports an answer word with the same stem ("talk" by "talks", "resign"
+    by "resigned"); a number only itself or its plural ("1950" by "the 1950s"), never a
+    longer number ("2" or "20" are not supported by "2024")."""
     if word in vocabulary:
         return True
     if word.isdigit():
         return f"{word}s" in vocabulary
-    return len(word) >= 3 and any(f"{word}{ending}" in vocabulary for ending in _INFLECTIONS)
+    return stem(word) in stems
 
 
 def grounding(answer: str, passages: Sequence[Passage]) -> float:
@@ -70,7 +67,8 @@ def grounding(answer: str, passages: Sequence[Passage]) -> float:
     if not words:
         return 0.0
     vocabulary = set(_words(" ".join(p.text for p in passages)))
-    return sum(_supported(w, vocabulary) for w in words) / len(words)
+    stems = {stem(w) for w in vocabulary}
+    return sum(_supported(w, vocabulary, stems) for w in words) / len(words)
 
 
 def _quote(text: str, start: int, end: int, limit: int) -> str:

@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from retrieval.text.words import stem
+
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z]+(?:[.'’\-][A-Za-z]+)*")
 _POSSESSIVE = re.compile(r"['’]s$")
 
@@ -83,16 +85,9 @@ _TERMINATOR = re.compile(r"[.!?\n]")
 _ABBREVIATIONS = frozenset("mr mrs ms dr prof st us uk un eu inc ltd co corp jr sr".split())
 
 
-def stem(word: str) -> str:
-    """A crude stem for overlap: "talks"/"talk", "outlining"/"outline", "signalled"/"signaled"."""
-    word = word.lower()
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        word = word[:-1]
-    return word[:6]
-
-
 def content_stems(text: str) -> set[str]:
-    return {stem(t.text) for t in tokens(text)
+    """The stems (``retrieval.text.words.stem``) of ``text``'s content words."""
+    return {stem(t.lower) for t in tokens(text)
             if not t.is_number and t.lower not in STOPWORDS and len(t.text) > 1}
 
 

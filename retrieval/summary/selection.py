@@ -27,6 +27,7 @@ import numpy as np
 
 from retrieval.summary import faithfulness as fa
 from retrieval.text.sentences import split_sentences
+from retrieval.text.words import stem
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 
@@ -81,7 +82,7 @@ def _lead_bias(count: int, weight: float) -> np.ndarray:
 
 
 def _tfidf(texts: Sequence[str]) -> np.ndarray:
-    bags = [Counter(fa.stem(t.text) for t in fa.tokens(text)
+    bags = [Counter(stem(t.lower) for t in fa.tokens(text)
                     if t.lower not in fa.STOPWORDS) for text in texts]
     vocabulary = {w: i for i, w in enumerate(sorted({w for bag in bags for w in bag}))}
     matrix = np.zeros((len(texts), max(1, len(vocabulary))), dtype=np.float32)

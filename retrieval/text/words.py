@@ -28,7 +28,9 @@ _SUFFIXES = ("'s", "ing", "ed", "es", "s", "ly")
 
 
 def stem(word: str) -> str:
-    """A crude stem, enough to match "talks"/"talk", "signalled"/"signal", "raised"/"raise"."""
+    """The one stemmer (search's support gate, the answer's sentence ranking and grounding
+    check, a summary's faithfulness and echo checks): crude, enough to match "talks"/"talk",
+    "signalled"/"signaled", "raised"/"raise", "outlining"/"outline". ``word`` is lower case."""
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: -len(suffix)]
