@@ -35,7 +35,8 @@ def test_index_files_are_written_with_a_manifest_matching_sqlite(engine: Engine)
     assert (_index_dir(engine) / manifest["dense"]).is_file()
 
 
-@pytest.mark.parametrize("damage", ["truncate_faiss", "delete_bm25", "stale_manifest"])
+@pytest.mark.parametrize("damage", ["truncate_faiss", "delete_bm25", "stale_manifest",
+                                    "other_tokenizer"])
 def test_damaged_index_files_are_rebuilt_from_sqlite_with_the_same_results(
     make_engine: Callable[..., Engine], damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -51,6 +52,9 @@ def test_damaged_index_files_are_rebuilt_from_sqlite_with_the_same_results(
     elif damage == "delete_bm25":
         for file in (index / manifest["sparse"]).iterdir():
             file.unlink()
+    elif damage == "other_tokenizer":  # BM25 built by an older word rule (stop words)
+        manifest["tokenizer"] = "words-1"
+        (index / "manifest.json").write_text(json.dumps(manifest))
     else:
         manifest["generation"] -= 1
         (index / "manifest.json").write_text(json.dumps(manifest))

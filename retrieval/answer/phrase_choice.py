@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from retrieval.answer.spans import (
-    FUNCTION_WORDS,
     AnswerType,
     Sentence,
     answer_type,
@@ -30,6 +29,7 @@ from retrieval.answer.spans import (
     sentences_of,
     word_spans,
 )
+from retrieval.text.words import STOPWORDS
 from retrieval.types import Passage, Turn
 
 Weight = Callable[[str], float]
@@ -50,7 +50,7 @@ class ReadPlan:
 
 def _filler(word: str) -> bool:
     """A clause's first word that starts no answer: a capitalised function word."""
-    return word.strip("\"'“‘(").lower().split("'")[0].split("’")[0] in FUNCTION_WORDS
+    return word.strip("\"'“‘(").lower().split("'")[0].split("’")[0] in STOPWORDS
 
 
 def choose_sentences(question: str, passages: Sequence[Passage], weight: Weight, *,

@@ -36,9 +36,6 @@ _FLOOR_WEIGHT = 0.5  # words of the highest frequency still count a little
 _UNKNOWN_ZIPF = 1.0  # words the list lacks: names, typos, numbers
 FULL_COVER = 0.85  # weighted share of the question's words that counts as all of them
 _NAME = re.compile(r"\b(?:[A-Z][\w'’.-]*[a-z0-9][\w'’.-]*|[A-Z]{2,}|\d[\d,.]*)\b")
-_QUESTION_WORDS = frozenset(
-    "what who whom whose which when where why how is are was were do does did can could will "
-    "would should has have had in on at for of according".split())
 
 ZipfLookup = Callable[[str], float]
 
@@ -57,9 +54,9 @@ def names_and_numbers(question: str) -> list[str]:
     found = []
     for match in _NAME.finditer(question):
         word = match.group().strip(".,'’")
-        if match.start() == 0 or word.lower() in _QUESTION_WORDS:
+        if match.start() == 0:
             continue
-        tokens = bm25_tokens(word)
+        tokens = bm25_tokens(word)  # none for a question word or another stop word
         if tokens:
             found.append(tokens[0])
     return found

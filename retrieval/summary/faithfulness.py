@@ -13,23 +13,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from retrieval.text.words import stem
+from retrieval.text.words import STOPWORDS, stem
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z]+(?:[.'’\-][A-Za-z]+)*")
 _POSSESSIVE = re.compile(r"['’]s$")
-
-# Words that are no evidence either way: function words, and the small talk of news prose.
-STOPWORDS = frozenset("""
-a about above after again against all also am an and any are as at be because been before
-being below between both but by can could did do does doing down during each few for from
-further had has have having he her here hers herself him himself his how i if in into is it
-its itself just me more most my myself no nor not now of off on once only or other our ours
-ourselves out over own same she should so some such than that the their theirs them
-themselves then there these they this those through to too under until up very was we were
-what when where which while who whom why will with would you your yours yourself said says
-say told tell according mr mrs ms dr however meanwhile still yet though although since
-which whose whether upon within without among amid via per may might must shall one's
-""".split())
 
 # Capitalised words that are not names when they open a sentence or stand alone.
 _DAYS_MONTHS = frozenset("""
