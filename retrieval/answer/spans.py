@@ -12,6 +12,14 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from retrieval.text.names import (
+    CALENDAR,
+    MONTH_ABBREVIATIONS,
+    MONTHS,
+    NUMBER_WORDS,
+    TITLES,
+    WEEKDAYS,
+)
 from retrieval.text.sentences import split_sentences
 from retrieval.text.words import STOPWORDS, bm25_tokens, stem
 from retrieval.types import Passage
@@ -35,12 +43,9 @@ _TYPE_RULES: list[tuple[re.Pattern[str], AnswerType]] = [
                 r"\bfor what reason\b|\bwhat reason\b"), "reason"),
 ]
 
-_MONTHS = ("january february march april may june july august september october november "
-           "december jan feb mar apr jun jul aug sep sept oct nov dec").split()
-_NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen "
-                 "fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty "
-                 "fifty sixty seventy eighty ninety hundred thousand million billion trillion "
-                 "half dozen dozens hundreds thousands millions billions").split()
+_MONTHS = [*MONTHS, *MONTH_ABBREVIATIONS]
+# Longest first, so that an alternation never stops at a shorter word's prefix.
+_NUMBER_WORDS = sorted(NUMBER_WORDS, key=lambda w: (-len(w), w))
 # After a number, its unit ("%", "bn") and the word it counts ("80,000 vans"), never a stop word.
 _UNIT = (r"(?:\s?(?:%|per ?cent\b|bn\b|m\b|k\b|billion\b|million\b|trillion\b|"
          r"thousand\b|hundred\b))?(?:\s+(?!(?:" + "|".join(sorted(STOPWORDS)) +
@@ -53,15 +58,13 @@ _NUMBER = re.compile(
 _DATE = re.compile(
     r"\b(?:\d{1,2}\s+)?(?:" + "|".join(_MONTHS) + r")\.?(?:\s+\d{1,2})?(?:,?\s+\d{4})?\b|"
     r"\b(?:in |since |by |until )?(?:1[5-9]|20)\d\d(?:s)?\b|"
-    r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b|"
+    r"\b(?:" + "|".join(WEEKDAYS) + r")\b|"
     r"\b(?:last|next|this) (?:week|month|year|season|summer|winter|spring|autumn)\b",
     re.IGNORECASE)
 _CAPITALISED = re.compile(
     r"\b[A-Z][\w'’.&/-]*(?:\s+(?:(?:of|the|de|for|and|&)\s+)?[A-Z0-9][\w'’.&/-]*)*")
 # Capitalised only because they start a sentence, or not names at all.
-_NOT_NAMES = STOPWORDS | frozenset(
-    "sir lord monday tuesday wednesday thursday friday saturday sunday".split()
-) | frozenset(_MONTHS) - {"may"}
+_NOT_NAMES = (STOPWORDS | TITLES | CALENDAR | frozenset(MONTH_ABBREVIATIONS)) - {"may"}
 
 
 def content_words(text: str) -> list[str]:
