@@ -13,7 +13,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from retrieval.text.sentences import MONTH_ABBREVIATIONS, sentence_starts
 from retrieval.text.words import STOPWORDS
+
+__all__ = ["CALENDAR", "MONTHS", "MONTH_ABBREVIATIONS", "NUMBER_WORDS", "TITLES", "WEEKDAYS",
+           "Token", "names_and_numbers", "tokens"]
 
 NUMBER_WORDS = frozenset("""
 zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
@@ -23,9 +27,8 @@ dozen dozens half quarter third double twice triple
 """.split())
 MONTHS = ("january february march april may june july august september october november "
           "december").split()
-MONTH_ABBREVIATIONS = "jan feb mar apr jun jul aug sep sept oct nov dec".split()
 WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday".split()
-# Capitalised, yet not names: the days and months ("May" is a name too, and a stop word not).
+# Capitalised, yet no names of people or places: the days and the months.
 CALENDAR = frozenset(MONTHS + WEEKDAYS)
 # Words written before a name that are not part of it.
 TITLES = frozenset("mr mrs ms dr sir lord".split())
@@ -61,25 +64,21 @@ class Token:
 
 
 def tokens(text: str) -> list[Token]:
-    """The words and numbers of ``text``, each marked when it opens a sentence."""
+    """The words and numbers of ``text``, each marked when it opens a sentence
+    (``retrieval.text.sentences``)."""
     found: list[Token] = []
-    last_end = 0
+    starts = sentence_starts(text)
+    next_start = 0
     for match in _TOKEN.finditer(text):
-        gap = text[last_end:match.start()]
-        after_abbreviation = (bool(found) and gap.strip() == "."
-                              and found[-1].lower in _ABBREVIATIONS)
-        opens = not found or (bool(_TERMINATOR.search(gap)) and not after_abbreviation)
+        opens = False
+        while next_start < len(starts) and starts[next_start] <= match.start():
+            opens, next_start = True, next_start + 1
         raw = match.group()
         word = raw.replace(",", "") if raw[0].isdigit() else \
             _POSSESSIVE.sub("", raw).replace(".", "")
         if word:
             found.append(Token(word, opens, match.start(), match.end()))
-        last_end = match.end()
     return found
-
-
-_TERMINATOR = re.compile(r"[.!?\n]")
-_ABBREVIATIONS = frozenset("mr mrs ms dr prof st us uk un eu inc ltd co corp jr sr".split())
 
 
 def names_and_numbers(text: str) -> list[Token]:
