@@ -30,7 +30,7 @@ from retrieval.answer.spans import (
     word_spans,
 )
 from retrieval.text.words import STOPWORDS
-from retrieval.types import Passage, Turn
+from retrieval.types import Passage
 
 Weight = Callable[[str], float]
 
@@ -103,7 +103,3 @@ def context_text(sentences: Sequence[Sentence]) -> str:
             previous = sentence.passage
         lines[-1].append(" ".join(sentence.text.split()))
     return "\n".join(" ".join(line) for line in lines)
-
-
-def history_text(history: Sequence[Turn]) -> str:
-    return "".join(f"Question: {t.question}\nAnswer: {t.answer}\n" for t in history)
