@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 
 from retrieval.answer.prompts import NOT_COVERED
-from retrieval.answer.spans import asked_stems, only_asked
+from retrieval.answer.spans import asked_stems, find_verbatim, only_asked
 from retrieval.text.sentences import split_sentences
 from retrieval.text.words import bm25_tokens, stem
 from retrieval.types import Citation, Passage
@@ -113,18 +113,6 @@ def cite_span(passage: Passage, offset: int, length: int, quote_chars: int) -> C
     return _citation(passage, _sentence_around(passage, offset, length, quote_chars))
 
 
-def find_span(answer: str, passages: Sequence[Passage]) -> tuple[Passage, int] | None:
-    """The first passage that holds ``answer`` verbatim (case-insensitive), and where."""
-    needle = answer.strip().lower()
-    if not needle:
-        return None
-    for passage in passages:
-        at = passage.text.lower().find(needle)
-        if at >= 0:
-            return passage, at
-    return None
-
-
 def cite(
     answer: str, question: str, passages: Sequence[Passage], quote_chars: int
 ) -> list[Citation]:
@@ -135,7 +123,7 @@ def cite(
     in the model's output (or copied from an article) chooses nothing.
     """
     plain = " ".join(_CITATION_MARK.sub(" ", answer).split())
-    found = find_span(plain, passages)
+    found = find_verbatim(plain, ((p, 0, len(p.text)) for p in passages))
     if found is not None:
         passage, at = found
         return [cite_span(passage, at, len(plain), quote_chars)]

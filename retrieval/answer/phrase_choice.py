@@ -24,6 +24,7 @@ from retrieval.answer.spans import (
     answer_type,
     asked_stems,
     candidates_in,
+    find_verbatim,
     only_asked,
     rank_sentences,
     sentences_of,
@@ -83,14 +84,7 @@ def plan_reading(question: str, passages: Sequence[Passage], weight: Weight, *,
 
 def locate(answer: str, sentences: Sequence[Sentence]) -> tuple[Passage, int] | None:
     """The passage and offset of ``answer`` in the prompt's sentences, best sentence first."""
-    needle = answer.strip().lower()
-    if not needle:
-        return None
-    for sentence in reversed(sentences):
-        at = sentence.text.lower().find(needle)
-        if at >= 0:
-            return sentence.passage, sentence.start + at
-    return None
+    return find_verbatim(answer, ((s.passage, s.start, s.end) for s in reversed(sentences)))
 
 
 def context_text(sentences: Sequence[Sentence]) -> str:

@@ -140,6 +140,20 @@ class Candidate:
     kind: AnswerType
 
 
+def find_verbatim(answer: str, places: Iterable[tuple[Passage, int, int]]
+                  ) -> tuple[Passage, int] | None:
+    """The first of ``places`` (a passage and a character range of it) that holds ``answer``
+    verbatim, case-insensitive: that passage and the answer's offset in its text."""
+    needle = answer.strip().lower()
+    if not needle:
+        return None
+    for passage, start, end in places:
+        at = passage.text.lower().find(needle, start, end)
+        if at >= 0:
+            return passage, at
+    return None
+
+
 def sentences_of(passages: Sequence[Passage]) -> list[Sentence]:
     found: list[Sentence] = []
     for rank, passage in enumerate(passages):
