@@ -154,8 +154,7 @@ def bench_search(engine: Engine, texts: Sequence[str], queries: Sequence[str], s
                  progress: Progress) -> dict[str, Any]:
     from retrieval.search.hybrid import SearchParams, hybrid_search
 
-    cfg = engine.settings.search
-    params = SearchParams(cfg.top_k, cfg.candidates, cfg.fusion, cfg.rrf_k, cfg.dense_weight)
+    params = SearchParams.from_settings(engine.settings.search)
     timings: list[float] = []
     for q in queries[:50]:
         started = time.perf_counter()
