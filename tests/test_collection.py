@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from retrieval.engine import Engine
+from retrieval.store.collection import INDEX_DIR
+from retrieval.types import DataDir
 
 ARTICLE = (
     "Glacier Report\n\n"
@@ -19,7 +21,7 @@ ARTICLE = (
 
 
 def _index_dir(engine: Engine) -> Path:
-    return engine.settings.data_dir / "collections" / "default" / "index"
+    return DataDir(engine.settings.data_dir).collection("default") / INDEX_DIR
 
 
 def _answer_passages(engine: Engine) -> list[int]:
