@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrieval.answer.grounding import cite, echoes_the_question, grounding
+from retrieval.answer.grounding import cite, echoes_the_question, grounding, verbatim_form
 from retrieval.types import Passage
 
 
@@ -77,3 +77,11 @@ def test_an_answer_at_the_end_of_a_long_sentence_is_whole_in_the_quote() -> None
     assert citation.quote.startswith("…")
     [start] = cite("China is attempting", "What is China doing?", [passage], 160)
     assert start.quote.startswith('"China is attempting') and start.quote.endswith("…")
+
+
+def test_a_generated_lead_word_is_dropped_so_the_answer_is_the_passages_own_words() -> None:
+    passage = _passage("Beijing's willingness to engage may signal a shift, officials said.")
+    assert verbatim_form("in Beijing", [passage]) == "Beijing"
+    # Already verbatim, or not found even without its lead words: unchanged.
+    assert verbatim_form("officials said", [passage]) == "officials said"
+    assert verbatim_form("in Geneva", [passage]) == "in Geneva"

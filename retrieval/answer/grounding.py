@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from retrieval.answer.prompts import NOT_COVERED
 from retrieval.answer.spans import asked_stems, find_verbatim, only_asked
 from retrieval.text.sentences import split_sentences
-from retrieval.text.words import bm25_tokens, stem
+from retrieval.text.words import STOPWORDS, bm25_tokens, stem
 from retrieval.types import Citation, Passage
 
 ABSTAIN_TEXT = "The articles I have don't cover that."
@@ -41,6 +41,22 @@ def is_refusal(text: str) -> bool:
     lowered = text.lower()
     return not text or NOT_COVERED.lower() in lowered or lowered in {
         "unknown", "none", "n/a", "no answer", "not mentioned", "not stated"}
+
+
+def verbatim_form(answer: str, passages: Sequence[Passage]) -> str:
+    """``answer`` as the passages spell it: a generated "in Beijing" whose words are in the
+    passages but not in that order becomes "Beijing" when the passages hold that, so the
+    answer and its citation quote the same words. Otherwise ``answer`` unchanged."""
+    places = [(p, 0, len(p.text)) for p in passages]
+    if find_verbatim(answer, places) is not None:
+        return answer
+    words = answer.split()
+    while len(words) > 1 and words[0].lower().strip("\"'“‘(") in STOPWORDS:
+        words = words[1:]
+        shorter = " ".join(words)
+        if find_verbatim(shorter, places) is not None:
+            return shorter
+    return answer
 
 
 def _words(text: str) -> list[str]:
