@@ -174,8 +174,7 @@ class Engine:
         target = existing
         allowed = self._allowed_chunks(target, article, collection)
         cfg = self.settings.search
-        params = SearchParams(k or cfg.top_k, max(cfg.candidates, k or 0), cfg.fusion, cfg.rrf_k,
-                              cfg.dense_weight)
+        params = SearchParams.from_settings(cfg, k)
         return hybrid_search(target, self.embedder.embed_query(query), query, params, allowed)
 
     def _allowed_chunks(self, target: Collection, article: str | None,

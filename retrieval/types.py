@@ -1,9 +1,38 @@
-"""Plain dataclasses the engine returns: no Discord, no models, easy to format or serialise."""
+"""Plain dataclasses the engine returns: no Discord, no models, easy to format or serialise;
+and the data directory's layout (``DataDir``)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """What lives where in the data directory (``data_dir``), spelled out once.
+
+    ``collections/<name>/`` holds one collection (``retrieval.store.collection``: its SQLite
+    store, write lock and index files), ``models/`` the model files assembled or downloaded
+    there, ``memory.sqlite3`` the Discord bot's follow-up memory.
+    """
+
+    root: Path
+
+    @property
+    def collections(self) -> Path:
+        return self.root / "collections"
+
+    def collection(self, name: str) -> Path:
+        return self.collections / name
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def memory(self) -> Path:
+        return self.root / "memory.sqlite3"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from config import Settings, load_settings
 from retrieval.engine import Engine
 from retrieval.models.cache import ModelCache
+from retrieval.types import DataDir
 
 pytest_plugins = ["fakediscord.pytest_plugin", "discordkit"]
 
@@ -46,7 +47,7 @@ def make_settings(tmp_path: Path, models_dir: Path) -> Callable[..., Settings]:
         data_dir = overrides.pop("data_dir", tmp_path / "data")
         data_dir.mkdir(parents=True, exist_ok=True)
         # Link the session's model instead of assembling 253 MB again.
-        link = data_dir / "models"
+        link = DataDir(data_dir).models
         if not link.exists():
             link.symlink_to(models_dir, target_is_directory=True)
         return load_settings(None, {"data_dir": data_dir, **overrides})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrieval.answer.grounding import cite, echoes_the_question, grounding
+from retrieval.answer.grounding import cite, echoes_the_question, grounding, verbatim_form
 from retrieval.types import Passage
 
 
@@ -26,7 +26,8 @@ def test_a_decade_supports_its_year_and_inflections_support_their_stem() -> None
     decade = _passage("Jazz spread across Europe in the 1950s as bands toured.")
     assert grounding("1950", [decade]) == 1.0
     assert grounding("band tour", [decade]) == 1.0
-    assert grounding("Europ", [decade]) == 0.0  # a cut-off word is not a word of the passage
+    # A cut-off word is not a word of the passage (the stems of "Eur" and "Europe" differ).
+    assert grounding("Eur", [decade]) == 0.0
 
 
 def test_an_answer_of_stop_words_only_is_not_grounded() -> None:
@@ -76,3 +77,11 @@ def test_an_answer_at_the_end_of_a_long_sentence_is_whole_in_the_quote() -> None
     assert citation.quote.startswith("…")
     [start] = cite("China is attempting", "What is China doing?", [passage], 160)
     assert start.quote.startswith('"China is attempting') and start.quote.endswith("…")
+
+
+def test_a_generated_lead_word_is_dropped_so_the_answer_is_the_passages_own_words() -> None:
+    passage = _passage("Beijing's willingness to engage may signal a shift, officials said.")
+    assert verbatim_form("in Beijing", [passage]) == "Beijing"
+    # Already verbatim, or not found even without its lead words: unchanged.
+    assert verbatim_form("officials said", [passage]) == "officials said"
+    assert verbatim_form("in Geneva", [passage]) == "in Geneva"

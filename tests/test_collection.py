@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from retrieval.engine import Engine
+from retrieval.store.collection import INDEX_DIR
+from retrieval.types import DataDir
 
 ARTICLE = (
     "Glacier Report\n\n"
@@ -19,7 +21,7 @@ ARTICLE = (
 
 
 def _index_dir(engine: Engine) -> Path:
-    return engine.settings.data_dir / "collections" / "default" / "index"
+    return DataDir(engine.settings.data_dir).collection("default") / INDEX_DIR
 
 
 def _answer_passages(engine: Engine) -> list[int]:
@@ -35,7 +37,8 @@ def test_index_files_are_written_with_a_manifest_matching_sqlite(engine: Engine)
     assert (_index_dir(engine) / manifest["dense"]).is_file()
 
 
-@pytest.mark.parametrize("damage", ["truncate_faiss", "delete_bm25", "stale_manifest"])
+@pytest.mark.parametrize("damage", ["truncate_faiss", "delete_bm25", "stale_manifest",
+                                    "other_tokenizer"])
 def test_damaged_index_files_are_rebuilt_from_sqlite_with_the_same_results(
     make_engine: Callable[..., Engine], damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -51,6 +54,9 @@ def test_damaged_index_files_are_rebuilt_from_sqlite_with_the_same_results(
     elif damage == "delete_bm25":
         for file in (index / manifest["sparse"]).iterdir():
             file.unlink()
+    elif damage == "other_tokenizer":  # BM25 built by an older word rule (stop words)
+        manifest["tokenizer"] = "words-1"
+        (index / "manifest.json").write_text(json.dumps(manifest))
     else:
         manifest["generation"] -= 1
         (index / "manifest.json").write_text(json.dumps(manifest))

@@ -21,7 +21,7 @@ from config import load_settings
 from retrieval.engine import SAMPLE_NAME, Engine
 from retrieval.ingest.sample import SamplePreload
 from retrieval.store import filelock
-from retrieval.store.collection import LOCK_FILE, Collection
+from retrieval.store.collection import LOCK_FILE, STORE_FILE, Collection
 from retrieval.store.schema import SCHEMA, SCHEMA_VERSION
 from retrieval.store.sqlite import Store
 
@@ -101,7 +101,7 @@ def test_a_sample_removed_while_another_process_waited_to_preload_it_stays_remov
             time.sleep(0.01)  # until the preload waits for the writer lock
         assert late.busy
         # Meanwhile a third process preloaded the sample, and a member removed it.
-        elsewhere = Store(directory / "store.sqlite3")
+        elsewhere = Store(directory / STORE_FILE)
         elsewhere.set_meta("sample_loaded", "1")
         elsewhere.close()
     waiting.join(30)

@@ -11,6 +11,8 @@ import pytest
 
 from retrieval.engine import Engine
 from retrieval.errors import NotFoundError
+from retrieval.store.collection import STORE_FILE
+from retrieval.types import DataDir
 
 
 @pytest.mark.parametrize("ref", ["99999999999999999999", "²", "٣", "9223372036854775808"])
@@ -25,7 +27,7 @@ def _open_databases() -> int:
     count = 0
     for entry in fd_dir.iterdir():
         with contextlib.suppress(OSError):
-            if os.readlink(entry).endswith("store.sqlite3"):
+            if os.readlink(entry).endswith(STORE_FILE):
                 count += 1
     return count
 
@@ -52,7 +54,7 @@ def test_idle_collections_are_closed_beyond_the_limit_and_reopen_when_used(
 
 
 def test_reading_a_server_without_articles_creates_nothing_on_disk(engine: Engine) -> None:
-    directory = engine.settings.data_dir / "collections" / "guild-77"
+    directory = DataDir(engine.settings.data_dir).collection("guild-77")
     assert engine.list_articles("guild-77") == []
     assert engine.search("Who won the vote?", collection="guild-77") == []
     assert engine.ask("Who won the vote?", collection="guild-77").abstained

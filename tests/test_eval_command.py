@@ -16,6 +16,7 @@ from retrieval.engine import Engine
 from retrieval.evaluation.answer_eval import index_key, plan_eval, run_eval
 from retrieval.evaluation.datasets import load_articles, load_questions
 from retrieval.models.cache import ModelCache
+from retrieval.types import DataDir
 
 ARTICLES = [
     {"doc_id": "tower", "title": "Eiffel Tower",
@@ -91,7 +92,7 @@ def test_the_runner_scores_known_replies(make_settings: Callable[..., Settings],
     assert by_id["q1"]["answer"] == "Gustave Eiffel" and by_id["q1"]["em"] == 1.0
     assert by_id["q5"]["abstained"] is True
     # the temporary collection is gone; only the default one may remain
-    assert not [p for p in (engine.settings.data_dir / "collections").glob("eval-*")]
+    assert not [p for p in DataDir(engine.settings.data_dir).collections.glob("eval-*")]
 
 
 def test_the_off_topic_split_holds_half_the_articles(data: tuple[Path, Path]) -> None:
@@ -129,7 +130,7 @@ def test_eval_command_prints_the_documented_json(make_settings: Callable[..., Se
                 "abstain_off_topic", "p50_s", "p95_s", "context_tokens"):
         assert key in report, key
     assert report["questions"] == len(out.read_text().splitlines())
-    assert list((settings.data_dir / "collections").glob("eval-*"))  # kept for reuse
+    assert list(DataDir(settings.data_dir).collections.glob("eval-*"))  # kept for reuse
     again = CliRunner().invoke(cli, args[:-1])  # table output, reusing the stored index
     assert again.exit_code == 0, again.output
     assert "hit_at_5" in again.stdout and "abstain_off_topic" in again.stdout
@@ -169,4 +170,4 @@ def test_per_article_eval_asks_each_article_alone_and_reports_each_kind(
     for record in records:  # each article was alone in its collection
         own = next(a["text"] for a in ARTICLES if a["doc_id"] == doc_of[record["qid"]])
         assert record["contexts"] and all(c in own for c in record["contexts"]), record
-    assert not [p for p in (engine.settings.data_dir / "collections").glob("eval-*")]
+    assert not [p for p in DataDir(engine.settings.data_dir).collections.glob("eval-*")]

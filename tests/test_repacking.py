@@ -17,6 +17,7 @@ from retrieval.llm.repacking import (
     resolve_weight_repacking,
     use_weight_repacking,
 )
+from retrieval.types import DataDir
 
 # Flag lines recorded from real machines (trimmed to one core each).
 SAPPHIRE_RAPIDS = """processor\t: 0
@@ -134,8 +135,8 @@ def test_the_decision_reaches_the_loaded_models_parameters(
     monkeypatch.setattr(repacking, "llama_system_info", lambda: BUILD_WITH_AMX)
     data_dir = models_dir.parent / f"repack-{repack}"
     data_dir.mkdir(exist_ok=True)
-    if not (data_dir / "models").exists():
-        (data_dir / "models").symlink_to(models_dir, target_is_directory=True)
+    if not DataDir(data_dir).models.exists():
+        DataDir(data_dir).models.symlink_to(models_dir, target_is_directory=True)
     llm = build_llm(load_settings(None, {"data_dir": data_dir, "llm.n_ctx": 512}))
     llm.load()
     loaded = llm._llama  # type: ignore[attr-defined]

@@ -93,6 +93,8 @@ class Answerer:
             # instead.
             return self._ask_extractive(question, passages, history, on_token, started,
                                         timings, context_tokens)
+        if not abstained:
+            text = grounding.verbatim_form(text, passages)
         if fallback and not abstained and on_token is not None:
             on_token(text)
         citations = [] if abstained else grounding.cite(

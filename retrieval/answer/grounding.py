@@ -10,9 +10,9 @@ import re
 from collections.abc import Sequence
 
 from retrieval.answer.prompts import NOT_COVERED
-from retrieval.answer.spans import asked_stems, only_asked
+from retrieval.answer.spans import asked_stems, find_verbatim, only_asked
 from retrieval.text.sentences import split_sentences
-from retrieval.text.words import bm25_tokens
+from retrieval.text.words import STOPWORDS, bm25_tokens, stem
 from retrieval.types import Citation, Passage
 
 ABSTAIN_TEXT = "The articles I have don't cover that."
@@ -43,22 +43,35 @@ def is_refusal(text: str) -> bool:
         "unknown", "none", "n/a", "no answer", "not mentioned", "not stated"}
 
 
+def verbatim_form(answer: str, passages: Sequence[Passage]) -> str:
+    """``answer`` as the passages spell it: a generated "in Beijing" whose words are in the
+    passages but not in that order becomes "Beijing" when the passages hold that, so the
+    answer and its citation quote the same words. Otherwise ``answer`` unchanged."""
+    places = [(p, 0, len(p.text)) for p in passages]
+    if find_verbatim(answer, places) is not None:
+        return answer
+    words = answer.split()
+    while len(words) > 1 and words[0].lower().strip("\"'“‘(") in STOPWORDS:
+        words = words[1:]
+        shorter = " ".join(words)
+        if find_verbatim(shorter, places) is not None:
+            return shorter
+    return answer
+
+
 def _words(text: str) -> list[str]:
     return bm25_tokens(text)
 
 
-# Endings a passage word may add to an answer word and still support it: "talk" is supported
-# by "talks", "resign" by "resigned". Numbers only by a plural ("1950" by "the 1950s"), never
-# by a longer number ("2" or "20" are not supported by "2024").
-_INFLECTIONS = ("s", "es", "ed", "d", "ing", "er", "ers", "ly")
-
-
-def _supported(word: str, vocabulary: set[str]) -> bool:
+def _supported(word: str, vocabulary: set[str], stems: set[str]) -> bool:
+    """A passage word supports an answer word with the same stem ("talk" by "talks", "resign"
+    by "resigned"); a number only itself or its plural ("1950" by "the 1950s"), never a
+    longer number ("2" or "20" are not supported by "2024")."""
     if word in vocabulary:
         return True
     if word.isdigit():
         return f"{word}s" in vocabulary
-    return len(word) >= 3 and any(f"{word}{ending}" in vocabulary for ending in _INFLECTIONS)
+    return stem(word) in stems
 
 
 def grounding(answer: str, passages: Sequence[Passage]) -> float:
@@ -70,7 +83,8 @@ def grounding(answer: str, passages: Sequence[Passage]) -> float:
     if not words:
         return 0.0
     vocabulary = set(_words(" ".join(p.text for p in passages)))
-    return sum(_supported(w, vocabulary) for w in words) / len(words)
+    stems = {stem(w) for w in vocabulary}
+    return sum(_supported(w, vocabulary, stems) for w in words) / len(words)
 
 
 def _quote(text: str, start: int, end: int, limit: int) -> str:
@@ -115,18 +129,6 @@ def cite_span(passage: Passage, offset: int, length: int, quote_chars: int) -> C
     return _citation(passage, _sentence_around(passage, offset, length, quote_chars))
 
 
-def find_span(answer: str, passages: Sequence[Passage]) -> tuple[Passage, int] | None:
-    """The first passage that holds ``answer`` verbatim (case-insensitive), and where."""
-    needle = answer.strip().lower()
-    if not needle:
-        return None
-    for passage in passages:
-        at = passage.text.lower().find(needle)
-        if at >= 0:
-            return passage, at
-    return None
-
-
 def cite(
     answer: str, question: str, passages: Sequence[Passage], quote_chars: int
 ) -> list[Citation]:
@@ -137,7 +139,7 @@ def cite(
     in the model's output (or copied from an article) chooses nothing.
     """
     plain = " ".join(_CITATION_MARK.sub(" ", answer).split())
-    found = find_span(plain, passages)
+    found = find_verbatim(plain, ((p, 0, len(p.text)) for p in passages))
     if found is not None:
         passage, at = found
         return [cite_span(passage, at, len(plain), quote_chars)]

@@ -19,18 +19,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from retrieval.answer.spans import (
-    FUNCTION_WORDS,
     AnswerType,
     Sentence,
     answer_type,
     asked_stems,
     candidates_in,
+    find_verbatim,
     only_asked,
     rank_sentences,
     sentences_of,
     word_spans,
 )
-from retrieval.types import Passage, Turn
+from retrieval.text.words import STOPWORDS
+from retrieval.types import Passage
 
 Weight = Callable[[str], float]
 
@@ -50,7 +51,7 @@ class ReadPlan:
 
 def _filler(word: str) -> bool:
     """A clause's first word that starts no answer: a capitalised function word."""
-    return word.strip("\"'“‘(").lower().split("'")[0].split("’")[0] in FUNCTION_WORDS
+    return word.strip("\"'“‘(").lower().split("'")[0].split("’")[0] in STOPWORDS
 
 
 def choose_sentences(question: str, passages: Sequence[Passage], weight: Weight, *,
@@ -83,14 +84,7 @@ def plan_reading(question: str, passages: Sequence[Passage], weight: Weight, *,
 
 def locate(answer: str, sentences: Sequence[Sentence]) -> tuple[Passage, int] | None:
     """The passage and offset of ``answer`` in the prompt's sentences, best sentence first."""
-    needle = answer.strip().lower()
-    if not needle:
-        return None
-    for sentence in reversed(sentences):
-        at = sentence.text.lower().find(needle)
-        if at >= 0:
-            return sentence.passage, sentence.start + at
-    return None
+    return find_verbatim(answer, ((s.passage, s.start, s.end) for s in reversed(sentences)))
 
 
 def context_text(sentences: Sequence[Sentence]) -> str:
@@ -103,7 +97,3 @@ def context_text(sentences: Sequence[Sentence]) -> str:
             previous = sentence.passage
         lines[-1].append(" ".join(sentence.text.split()))
     return "\n".join(" ".join(line) for line in lines)
-
-
-def history_text(history: Sequence[Turn]) -> str:
-    return "".join(f"Question: {t.question}\nAnswer: {t.answer}\n" for t in history)

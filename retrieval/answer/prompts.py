@@ -79,13 +79,13 @@ def _passage_block(passages: Sequence[Passage], numbered: bool) -> str:
 
 def completion_prompt(question: str, passages: Sequence[Passage], history: Sequence[Turn]) -> str:
     """Examples, then the passages as one block with the best one last, then the question."""
-    earlier = "".join(f"Question: {t.question}\nAnswer: {t.answer}\n" for t in history)
-    body = "\n".join(p.text for p in reversed(passages))
-    return f"{_EXAMPLE}Passage: {body}\n{earlier}Question: {question}\nAnswer:"
+    return completion_prompt_from(question, "\n".join(p.text for p in reversed(passages)),
+                                  history)
 
 
 def completion_prompt_from(question: str, context: str, history: Sequence[Turn]) -> str:
-    """The same prompt around ready-made context text (the reader's chosen sentences)."""
+    """The same prompt around ready-made context text (the reader's chosen sentences); the
+    earlier turns stand between the passages and the question, in the examples' shape."""
     earlier = "".join(f"Question: {t.question}\nAnswer: {t.answer}\n" for t in history)
     return f"{_EXAMPLE}Passage: {context}\n{earlier}Question: {question}\nAnswer:"
 
@@ -101,16 +101,3 @@ def chat_messages(question: str, passages: Sequence[Passage], history: Sequence[
         "content": f"{_passage_block(passages, True)}\n\nQuestion: {question}",
     })
     return messages
-
-
-def summary_completion_prompt(title: str, text: str) -> str:
-    # "TL;DR:" is the cue a base model has seen most before a one-line summary.
-    return f"Article: {title}\n{text}\n\nTL;DR:"
-
-
-def summary_messages(title: str, text: str) -> list[Message]:
-    return [
-        {"role": "system", "content": "You summarise news articles faithfully and plainly."},
-        {"role": "user", "content": "Summarise this text in one or two sentences.\n\n"
-                                    f"Title: {title}\n\n{text}"},
-    ]

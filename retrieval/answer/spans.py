@@ -12,8 +12,16 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from retrieval.text.names import (
+    CALENDAR,
+    MONTH_ABBREVIATIONS,
+    MONTHS,
+    NUMBER_WORDS,
+    TITLES,
+    WEEKDAYS,
+)
 from retrieval.text.sentences import split_sentences
-from retrieval.text.words import bm25_tokens, stem
+from retrieval.text.words import STOPWORDS, bm25_tokens, stem
 from retrieval.types import Passage
 
 AnswerType = str  # "number", "date", "person", "place", "reason" or "" (anything)
@@ -35,16 +43,13 @@ _TYPE_RULES: list[tuple[re.Pattern[str], AnswerType]] = [
                 r"\bfor what reason\b|\bwhat reason\b"), "reason"),
 ]
 
-_MONTHS = ("january february march april may june july august september october november "
-           "december jan feb mar apr jun jul aug sep sept oct nov dec").split()
-_NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen "
-                 "fourteen fifteen sixteen seventeen eighteen nineteen twenty thirty forty "
-                 "fifty sixty seventy eighty ninety hundred thousand million billion trillion "
-                 "half dozen dozens hundreds thousands millions billions").split()
+_MONTHS = [*MONTHS, *MONTH_ABBREVIATIONS]
+# Longest first, so that an alternation never stops at a shorter word's prefix.
+_NUMBER_WORDS = sorted(NUMBER_WORDS, key=lambda w: (-len(w), w))
+# After a number, its unit ("%", "bn") and the word it counts ("80,000 vans"), never a stop word.
 _UNIT = (r"(?:\s?(?:%|per ?cent\b|bn\b|m\b|k\b|billion\b|million\b|trillion\b|"
-         r"thousand\b|hundred\b))?(?:\s+(?!(?:" + "|".join(
-             "and or in on at of for to from by with during as than that which who said "
-             "saying is are was were has have had the a an".split()) + r")\b)[a-z]{3,})?")
+         r"thousand\b|hundred\b))?(?:\s+(?!(?:" + "|".join(sorted(STOPWORDS)) +
+         r")\b)[a-z]{3,})?")
 _NUMBER = re.compile(
     r"(?:(?:about|around|almost|nearly|over|more than|less than|some|just over|up to) )?"
     r"(?:[$£€¥]\s?)?\b\d[\d,.]*\d?" + _UNIT + "|"
@@ -53,29 +58,19 @@ _NUMBER = re.compile(
 _DATE = re.compile(
     r"\b(?:\d{1,2}\s+)?(?:" + "|".join(_MONTHS) + r")\.?(?:\s+\d{1,2})?(?:,?\s+\d{4})?\b|"
     r"\b(?:in |since |by |until )?(?:1[5-9]|20)\d\d(?:s)?\b|"
-    r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b|"
+    r"\b(?:" + "|".join(WEEKDAYS) + r")\b|"
     r"\b(?:last|next|this) (?:week|month|year|season|summer|winter|spring|autumn)\b",
     re.IGNORECASE)
 _CAPITALISED = re.compile(
     r"\b[A-Z][\w'’.&/-]*(?:\s+(?:(?:of|the|de|for|and|&)\s+)?[A-Z0-9][\w'’.&/-]*)*")
 # Capitalised only because they start a sentence, or not names at all.
-_NOT_NAMES = frozenset(
-    "a an the he she it they we i you his her its their our this that these those there here "
-    "in on at of for to from by with as but and or if when while after before since despite "
-    "however although like mr mrs ms dr sir lord monday tuesday wednesday thursday friday "
-    "saturday sunday".split()) | frozenset(_MONTHS) - {"may"}
-# Words that carry no content of their own: an answer of only these is no answer, and a
-# phrase of only these and the question's words just echoes the question.
-FUNCTION_WORDS = frozenset(
-    "a an and are as at be been being but by can could did do does for from had has have he "
-    "her hers him his how i if in into is it its may me might must my no nor not of on or "
-    "our she should so such than that the their them then there these they this those to "
-    "us was we were what when where which while who whom whose why will with would you your "
-    "also said says say just very more most about after over up out".split())
+_NOT_NAMES = (STOPWORDS | TITLES | CALENDAR | frozenset(MONTH_ABBREVIATIONS)) - {"may"}
 
 
 def content_words(text: str) -> list[str]:
-    return [w for w in bm25_tokens(text) if w not in FUNCTION_WORDS]
+    """The words that carry content: an answer of none is no answer, and a phrase of only
+    these and the question's words just echoes the question."""
+    return bm25_tokens(text)
 
 
 _BREAKS = re.compile(r"[,;:()\[\]\"“”]|[.!?](?:\s|$)|\s[-–—]\s")
@@ -143,6 +138,20 @@ class Candidate:
     sentence: Sentence
     start: int  # offset into ``sentence.passage.text``
     kind: AnswerType
+
+
+def find_verbatim(answer: str, places: Iterable[tuple[Passage, int, int]]
+                  ) -> tuple[Passage, int] | None:
+    """The first of ``places`` (a passage and a character range of it) that holds ``answer``
+    verbatim, case-insensitive: that passage and the answer's offset in its text."""
+    needle = answer.strip().lower()
+    if not needle:
+        return None
+    for passage, start, end in places:
+        at = passage.text.lower().find(needle, start, end)
+        if at >= 0:
+            return passage, at
+    return None
 
 
 def sentences_of(passages: Sequence[Passage]) -> list[Sentence]:

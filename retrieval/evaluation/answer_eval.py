@@ -39,6 +39,7 @@ from retrieval.evaluation.metrics import (
     first_rank,
     summarize_results,
 )
+from retrieval.types import DataDir
 
 if TYPE_CHECKING:
     from retrieval.engine import Engine
@@ -93,7 +94,7 @@ def eval_collection(engine: Engine, key: str, reuse: bool) -> Iterator[str]:
     finally:
         if not reuse:
             engine.close()
-            shutil.rmtree(engine.settings.data_dir / "collections" / name, ignore_errors=True)
+            shutil.rmtree(DataDir(engine.settings.data_dir).collection(name), ignore_errors=True)
 
 
 def ingest_articles(engine: Engine, articles: Sequence[EvalArticle], collection: str,

@@ -25,6 +25,7 @@ import numpy as np
 from config import Settings
 from retrieval.evaluation.datasets import EvalArticle, load_articles
 from retrieval.evaluation.metrics import percentile
+from retrieval.types import DataDir
 
 if TYPE_CHECKING:
     from retrieval.engine import Engine
@@ -75,12 +76,12 @@ def _settings_for(settings: Settings, data_dir: Path) -> Settings:
     """The same settings in a fresh data dir that links the assembled model files."""
     from retrieval.llm import resolve_gguf
 
-    models = settings.data_dir / "models"
+    models = DataDir(settings.data_dir).models
     if settings.llm.backend == "llamacpp":
         resolve_gguf(settings.llm.model, models)  # assemble once, outside the timings
     data_dir.mkdir(parents=True, exist_ok=True)
     if models.is_dir():
-        (data_dir / "models").symlink_to(models.resolve(), target_is_directory=True)
+        DataDir(data_dir).models.symlink_to(models.resolve(), target_is_directory=True)
     return settings.model_copy(update={"data_dir": data_dir, "preload_sample": False})
 
 
@@ -131,12 +132,12 @@ def bench_ingest(engine: Engine, articles: Sequence[EvalArticle], progress: Prog
 def _synthetic_collection(directory: Path, size: int, texts: Sequence[str], seed: int,
                           dimension: int) -> Any:
     """A real collection (SQLite, FAISS, BM25) of ``size`` chunks: real texts, random vectors."""
-    from retrieval.store.collection import Collection
+    from retrieval.store.collection import STORE_FILE, Collection
     from retrieval.store.sqlite import Store
     from retrieval.types import Chunk
 
     rng = np.random.default_rng(seed)
-    store = Store(directory / "store.sqlite3")
+    store = Store(directory / STORE_FILE)
     per_article = 200
     for first in range(0, size, per_article):
         n = min(per_article, size - first)
@@ -154,8 +155,7 @@ def bench_search(engine: Engine, texts: Sequence[str], queries: Sequence[str], s
                  progress: Progress) -> dict[str, Any]:
     from retrieval.search.hybrid import SearchParams, hybrid_search
 
-    cfg = engine.settings.search
-    params = SearchParams(cfg.top_k, cfg.candidates, cfg.fusion, cfg.rrf_k, cfg.dense_weight)
+    params = SearchParams.from_settings(engine.settings.search)
     timings: list[float] = []
     for q in queries[:50]:
         started = time.perf_counter()

@@ -87,7 +87,8 @@ def mean_reciprocal_rank(ranks: Sequence[int | None]) -> float:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default), 0.0 for no values."""
+    """Linear-interpolated percentile (numpy's default), 0.0 for no values: the one meaning of
+    p50/p95 in every report (``eval``, ``eval --summaries``, ``bench``)."""
     if not values:
         return 0.0
     ordered = sorted(values)

@@ -30,6 +30,7 @@ from retrieval.evaluation.answer_eval import (
     ingest_articles,
 )
 from retrieval.evaluation.datasets import EvalArticle, load_articles
+from retrieval.evaluation.metrics import percentile
 from retrieval.summary import faithfulness as fa
 
 _MARKER = re.compile(r"\s*\((?:paragraphs?|¶)\s*[\d, –-]+\)\s*$")
@@ -85,10 +86,8 @@ class ArticleRun:
 
 
 def _percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+    """``metrics.percentile`` (the p50/p95 of every report), None for no values."""
+    return round(percentile(values, q), 3) if values else None
 
 
 def _pct(part: float, whole: float) -> float | None:
@@ -116,11 +115,11 @@ def summarize_runs(runs: Sequence[ArticleRun]) -> dict[str, Any]:
         "name_coverage_pct": round(100 * sum(coverages) / len(coverages), 1)
         if coverages else None,
         "compressed_pct": _pct(sum(points), len(points)),
-        "long_p50_s": _percentile([r.long_s for r in runs], 0.5),
-        "long_p95_s": _percentile([r.long_s for r in runs], 0.95),
-        "long_p50_400_600_words_s": _percentile(near_500, 0.5),
-        "short_p50_s": _percentile([r.short_s for r in runs], 0.5),
-        "short_p95_s": _percentile([r.short_s for r in runs], 0.95),
+        "long_p50_s": _percentile([r.long_s for r in runs], 50),
+        "long_p95_s": _percentile([r.long_s for r in runs], 95),
+        "long_p50_400_600_words_s": _percentile(near_500, 50),
+        "short_p50_s": _percentile([r.short_s for r in runs], 50),
+        "short_p95_s": _percentile([r.short_s for r in runs], 95),
         "cached_max_s": round(max(r.cached_s for r in runs), 4) if runs else None,
     }
 

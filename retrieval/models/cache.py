@@ -18,6 +18,7 @@ from config import Settings
 from retrieval.llm import LLM, LlamaCppLLM, OpenAICompatibleLLM, resolve_gguf
 from retrieval.llm.repacking import resolve_weight_repacking
 from retrieval.models.embedder import Embedder
+from retrieval.types import DataDir
 
 LlamaKey = tuple[object, ...]
 T = TypeVar("T")
@@ -32,7 +33,7 @@ def build_llm(settings: Settings, cache: ModelCache | None = None) -> LLM:
             timeout_s=cfg.timeout_s, retries=cfg.retries, temperature=cfg.temperature,
             style=cfg.prompt_style,
         )
-    path = resolve_gguf(cfg.model, settings.data_dir / "models")
+    path = resolve_gguf(cfg.model, DataDir(settings.data_dir).models)
     repack = resolve_weight_repacking(cfg.repack_weights)
     key = (str(path.resolve()), cfg.n_ctx, cfg.n_threads, cfg.n_gpu_layers, cfg.temperature,
            cfg.prompt_style, repack)

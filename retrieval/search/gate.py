@@ -21,11 +21,11 @@ passage that answers it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from retrieval.text.names import tokens
 from retrieval.text.words import bm25_tokens, stem
 from retrieval.types import Passage
 
@@ -35,10 +35,6 @@ _CEILING = 7.0
 _FLOOR_WEIGHT = 0.5  # words of the highest frequency still count a little
 _UNKNOWN_ZIPF = 1.0  # words the list lacks: names, typos, numbers
 FULL_COVER = 0.85  # weighted share of the question's words that counts as all of them
-_NAME = re.compile(r"\b(?:[A-Z][\w'’.-]*[a-z0-9][\w'’.-]*|[A-Z]{2,}|\d[\d,.]*)\b")
-_QUESTION_WORDS = frozenset(
-    "what who whom whose which when where why how is are was were do does did can could will "
-    "would should has have had in on at for of according".split())
 
 ZipfLookup = Callable[[str], float]
 
@@ -50,18 +46,15 @@ def wordfreq_zipf() -> ZipfLookup:
     return lambda word: float(zipf_frequency(word, "en"))
 
 
-
-
 def names_and_numbers(question: str) -> list[str]:
-    """Capitalised words (not the question's first word) and numbers, lower-cased."""
+    """The question's names and numbers (``retrieval.text.names``; not its first word, which
+    any question capitalises), each as the BM25 word the passages are compared in."""
     found = []
-    for match in _NAME.finditer(question):
-        word = match.group().strip(".,'’")
-        if match.start() == 0 or word.lower() in _QUESTION_WORDS:
-            continue
-        tokens = bm25_tokens(word)
-        if tokens:
-            found.append(tokens[0])
+    for token in tokens(question)[1:]:
+        if token.is_name or token.is_number:
+            words = bm25_tokens(question[token.start:token.end])
+            if words:
+                found.append(words[0])
     return found
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from config.settings import SearchSettings
 from retrieval.store.collection import Collection
 from retrieval.types import Passage
 
@@ -19,6 +20,13 @@ class SearchParams:
     fusion: str = "weighted"  # or "rrf"
     rrf_k: int = 60
     dense_weight: float = 0.7
+
+    @classmethod
+    def from_settings(cls, cfg: SearchSettings, k: int | None = None) -> SearchParams:
+        """The ``[search]`` settings; ``k`` asks for more (or fewer) passages than
+        ``top_k``, with at least as many candidates."""
+        return cls(k or cfg.top_k, max(cfg.candidates, k or 0), cfg.fusion, cfg.rrf_k,
+                   cfg.dense_weight)
 
 
 def _rrf(ranked: list[np.ndarray], k: int) -> dict[int, float]:

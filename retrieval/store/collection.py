@@ -37,7 +37,10 @@ log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
+# A collection directory (``DataDir.collection``): the store, the writers' lock, the indexes.
+STORE_FILE = "store.sqlite3"
 LOCK_FILE = "write.lock"
+INDEX_DIR = "index"
 
 
 def check_collection_name(name: str) -> str:
@@ -65,7 +68,7 @@ class Collection:
         self.dimension = dimension
         self.lock_timeout_s = lock_timeout_s
         # A new database is set up by one process at a time (see ``retrieval.store.sqlite``).
-        self.store = Store(directory / "store.sqlite3", setup_lock=lambda: filelock.exclusive(
+        self.store = Store(directory / STORE_FILE, setup_lock=lambda: filelock.exclusive(
             directory / LOCK_FILE, lock_timeout_s))
         self.last_used = time.monotonic()
         self._lock = threading.RLock()  # guards the fields below; never held while searching
@@ -114,7 +117,7 @@ class Collection:
 
     def _open_indexes(self) -> IndexView:
         generation, ids = self.store.generation(), self.store.chunk_ids()
-        loaded = load_indexes(self.directory / "index", generation, ids)
+        loaded = load_indexes(self.directory / INDEX_DIR, generation, ids)
         if isinstance(loaded, tuple):
             return IndexView(generation, *loaded)
         if len(ids) or generation:
@@ -148,7 +151,7 @@ class Collection:
 
     def _save(self, view: IndexView) -> None:
         try:
-            save_indexes(self.directory / "index", view.generation, view.dense, view.sparse)
+            save_indexes(self.directory / INDEX_DIR, view.generation, view.dense, view.sparse)
         except OSError as exc:
             # SQLite holds the data; the indexes will be rebuilt on the next start.
             log.error("collection %s: could not save indexes: %s", self.name, exc)

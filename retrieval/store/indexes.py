@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.text.words import bm25_tokens
+from retrieval.text.words import TOKENIZER, bm25_tokens
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +232,7 @@ def save_indexes(directory: Path, generation: int, dense: DenseIndex, sparse: Sp
         "sparse": sparse_name,
         "chunks": dense.size,
         "ids_sha256": ids_digest(dense.ids()),
+        "tokenizer": TOKENIZER,
     }
     atomic_write_bytes(directory / MANIFEST, json.dumps(manifest).encode())
     _remove_stale(directory, keep={dense_name, sparse_name, MANIFEST})
@@ -264,6 +265,8 @@ def load_indexes(
         return f"index generation {manifest.get('generation')} != database generation {generation}"
     if manifest.get("ids_sha256") != ids_digest(chunk_ids):
         return "index manifest lists other chunks than the database"
+    if manifest.get("tokenizer") != TOKENIZER:
+        return f"BM25 index of tokenizer {manifest.get('tokenizer')} != {TOKENIZER}"
     try:
         dense = DenseIndex.from_bytes((directory / manifest["dense"]).read_bytes())
         sparse = SparseIndex.load(directory / manifest["sparse"])

@@ -9,7 +9,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from config import Settings
-from retrieval.store.collection import Collection, check_collection_name
+from retrieval.store.collection import STORE_FILE, Collection, check_collection_name
+from retrieval.types import DataDir
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ class OpenCollections:
     def __init__(self, settings: Settings, dimension: Callable[[], int],
                  on_open: Callable[[Collection], None]):
         self.settings = settings
+        self._data = DataDir(settings.data_dir)
         self._dimension = dimension
         self._on_open = on_open
         # Least recently used first (see ``_evict_idle``).
@@ -35,8 +37,7 @@ class OpenCollections:
         with self._lock:
             found = self._collections.get(name)
             if found is None:
-                directory = self.settings.data_dir / "collections" / name
-                found = Collection(directory, name, self._dimension(),
+                found = Collection(self._data.collection(name), name, self._dimension(),
                                    lock_timeout_s=self.settings.storage.lock_timeout_s)
                 self._collections[name] = found
                 self._on_open(found)
@@ -48,10 +49,10 @@ class OpenCollections:
         """The collection if it exists; reading a server's empty knowledge (a member's
         /articles or autocomplete) must not create its files."""
         name = check_collection_name(name or self.settings.default_collection)
-        directory = self.settings.data_dir / "collections" / name
+        directory = self._data.collection(name)
         with self._lock:
             if name in self._collections or name == self.settings.default_collection or \
-                    (directory / "store.sqlite3").is_file():
+                    (directory / STORE_FILE).is_file():
                 return self.get(name)
         return None
 

@@ -4,107 +4,22 @@ Plain token sets, no model: a line is *supported* by a source when every name an
 it occurs in the source and most of its content words do too; two texts *echo* each other
 when their content words overlap heavily (Jaccard, or containment of the shorter in the
 longer). The same functions build summaries and score them in ``articlebot eval
---summaries``.
+--summaries``. The word rules they apply (tokens, names and numbers, stop words, stems) are
+``retrieval.text``'s.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
-_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[A-Za-z]+(?:[.'’\-][A-Za-z]+)*")
-_POSSESSIVE = re.compile(r"['’]s$")
-
-# Words that are no evidence either way: function words, and the small talk of news prose.
-STOPWORDS = frozenset("""
-a about above after again against all also am an and any are as at be because been before
-being below between both but by can could did do does doing down during each few for from
-further had has have having he her here hers herself him himself his how i if in into is it
-its itself just me more most my myself no nor not now of off on once only or other our ours
-ourselves out over own same she should so some such than that the their theirs them
-themselves then there these they this those through to too under until up very was we were
-what when where which while who whom why will with would you your yours yourself said says
-say told tell according mr mrs ms dr however meanwhile still yet though although since
-which whose whether upon within without among amid via per may might must shall one's
-""".split())
-
-# Capitalised words that are not names when they open a sentence or stand alone.
-_DAYS_MONTHS = frozenset("""
-monday tuesday wednesday thursday friday saturday sunday january february march april may
-june july august september october november december
-""".split())
-
-NUMBER_WORDS = frozenset("""
-zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
-fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty
-ninety hundred hundreds thousand thousands million millions billion billions trillion
-dozen dozens half quarter third double twice triple
-""".split())
-
-
-@dataclass(frozen=True)
-class Token:
-    text: str  # as written, dots and possessive removed ("U.S." -> "US", "Beijing's" -> "Beijing")
-    start_of_sentence: bool
-
-    @property
-    def lower(self) -> str:
-        return self.text.lower()
-
-    @property
-    def is_number(self) -> bool:
-        return self.text[0].isdigit() or self.lower in NUMBER_WORDS
-
-    @property
-    def is_capitalised(self) -> bool:
-        return self.text[0].isupper()
-
-
-def tokens(text: str) -> list[Token]:
-    """The words and numbers of ``text``, each marked when it opens a sentence."""
-    found: list[Token] = []
-    last_end = 0
-    for match in _TOKEN.finditer(text):
-        gap = text[last_end:match.start()]
-        after_abbreviation = (bool(found) and gap.strip() == "."
-                              and found[-1].lower in _ABBREVIATIONS)
-        opens = not found or (bool(_TERMINATOR.search(gap)) and not after_abbreviation)
-        raw = match.group()
-        word = raw.replace(",", "") if raw[0].isdigit() else \
-            _POSSESSIVE.sub("", raw).replace(".", "")
-        if word:
-            found.append(Token(word, opens))
-        last_end = match.end()
-    return found
-
-
-_TERMINATOR = re.compile(r"[.!?\n]")
-_ABBREVIATIONS = frozenset("mr mrs ms dr prof st us uk un eu inc ltd co corp jr sr".split())
-
-
-def stem(word: str) -> str:
-    """A crude stem for overlap: "talks"/"talk", "outlining"/"outline", "signalled"/"signaled"."""
-    word = word.lower()
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        word = word[:-1]
-    return word[:6]
+from retrieval.text.names import CALENDAR, names_and_numbers, tokens
+from retrieval.text.words import STOPWORDS, stem
 
 
 def content_stems(text: str) -> set[str]:
-    return {stem(t.text) for t in tokens(text)
+    """The stems (``retrieval.text.words.stem``) of ``text``'s content words."""
+    return {stem(t.lower) for t in tokens(text)
             if not t.is_number and t.lower not in STOPWORDS and len(t.text) > 1}
-
-
-def _names_and_numbers(text: str) -> tuple[set[str], set[str]]:
-    names: set[str] = set()
-    numbers: set[str] = set()
-    for token in tokens(text):
-        if token.is_number:
-            numbers.add(token.lower)
-        elif token.is_capitalised and token.lower not in STOPWORDS:
-            names.add(token.lower)
-    return names, numbers
 
 
 def unsupported(line: str, source: str) -> list[str]:
@@ -114,9 +29,8 @@ def unsupported(line: str, source: str) -> list[str]:
     ordinary word ("Profits rose") is not flagged; an invented name ("Colin Salmon") or
     number ("1981") is.
     """
-    names, numbers = _names_and_numbers(line)
     known = {t.lower for t in tokens(source)}
-    return sorted(w for w in names | numbers if w not in known)
+    return sorted({t.lower for t in names_and_numbers(line)} - known)
 
 
 def content_support(line: str, source: str) -> float:
@@ -181,8 +95,7 @@ def names(text: str, *, article: str | None = None) -> list[str]:
     seen: dict[str, None] = {}
     for token in tokens(text):
         word = token.lower
-        if (not token.is_capitalised or token.is_number or word in STOPWORDS
-                or word in _DAYS_MONTHS or len(word) < 2):
+        if not token.is_name or word in CALENDAR or len(word) < 2:
             continue
         if token.start_of_sentence and word not in inside:
             continue

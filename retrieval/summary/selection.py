@@ -26,7 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from retrieval.summary import faithfulness as fa
+from retrieval.text.names import tokens
 from retrieval.text.sentences import split_sentences
+from retrieval.text.words import STOPWORDS, stem
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 
@@ -52,9 +54,7 @@ class Selection:
 
 def _facts(text: str) -> int:
     """Distinct names and numbers in a sentence (not counting its first word)."""
-    found = {t.lower for t in fa.tokens(text)[1:]
-             if t.is_number or (t.is_capitalised and t.lower not in fa.STOPWORDS)}
-    return len(found)
+    return len({t.lower for t in tokens(text)[1:] if t.is_name or t.is_number})
 
 
 def article_sentences(paragraphs: Sequence[str], max_sentences: int) -> list[Sentence]:
@@ -81,8 +81,8 @@ def _lead_bias(count: int, weight: float) -> np.ndarray:
 
 
 def _tfidf(texts: Sequence[str]) -> np.ndarray:
-    bags = [Counter(fa.stem(t.text) for t in fa.tokens(text)
-                    if t.lower not in fa.STOPWORDS) for text in texts]
+    bags = [Counter(stem(t.lower) for t in tokens(text)
+                    if t.lower not in STOPWORDS) for text in texts]
     vocabulary = {w: i for i, w in enumerate(sorted({w for bag in bags for w in bag}))}
     matrix = np.zeros((len(texts), max(1, len(vocabulary))), dtype=np.float32)
     for row, bag in enumerate(bags):

@@ -33,7 +33,7 @@ from retrieval.types import ArticleInfo, Summary, SummaryPoint
 
 log = logging.getLogger(__name__)
 
-METHOD_VERSION = 2  # bump when the way summaries are made changes: old cache rows go unused
+METHOD_VERSION = 3  # bump when the way summaries are made changes: old cache rows go unused
 _SHORT_ALONE_WORDS = 18  # a short summary's first sentence this long stands alone
 
 

@@ -1,13 +1,16 @@
-"""The one sentence splitter: ``(start, end)`` spans of a text's sentences, abbreviation-aware."""
+"""The one sentence splitter: ``(start, end)`` spans of a text's sentences, abbreviation-aware
+(chunking, the answer's sentences and citations, a summary's sentences and its names)."""
 
 from __future__ import annotations
 
 import re
 
+# The months as news abbreviates them ("Jan. 5"; ``retrieval.text.names`` has the calendar).
+MONTH_ABBREVIATIONS = "jan feb mar apr jun jul aug sep sept oct nov dec".split()
 # Abbreviations after which a full stop does not end a sentence.
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st vs etc inc ltd co corp gen gov sen rep lt col sgt capt "
-    "jan feb mar apr jun jul aug sep sept oct nov dec fig al e.g i.e u.s u.k u.n e.u".split()
+    "fig al e.g i.e u.s u.k u.n e.u".split() + MONTH_ABBREVIATIONS
 )
 _BOUNDARY = re.compile(r"[.!?…][\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 
@@ -31,3 +34,14 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     if tail.strip():
         spans.append((start, start + len(tail)))
     return spans
+
+
+def sentence_starts(text: str) -> list[int]:
+    """Where the sentences of ``text`` start, in order; a line break also ends one (a headline
+    above its article, the items of a list)."""
+    starts: list[int] = []
+    offset = 0
+    for line in text.split("\n"):
+        starts.extend(offset + start for start, _ in split_sentences(line))
+        offset += len(line) + 1
+    return starts

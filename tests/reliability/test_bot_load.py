@@ -32,6 +32,7 @@ from fakediscord.articlebot import running_articlebot
 
 from bot.discordbot.dispatch import BUSY
 from retrieval.engine import SAMPLE_NAME, Engine, sample_article_bytes
+from retrieval.evaluation.metrics import percentile
 
 HEARTBEAT_MS = 1000
 QUEUE_SIZE = 24
@@ -67,15 +68,10 @@ def inquiry(paragraphs: int) -> bytes:
     return ("Harbour Inquiry\n\n" + "\n\n".join(body) + "\n").encode()
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def figures(name: str, values: Sequence[float]) -> str:
     if not values:
         return f"{name}: none"
-    return (f"{name}: p50 {percentile(values, 0.5):.2f} s, p95 {percentile(values, 0.95):.2f} s, "
+    return (f"{name}: p50 {percentile(values, 50):.2f} s, p95 {percentile(values, 95):.2f} s, "
             f"max {max(values):.2f} s (n={len(values)})")
 
 

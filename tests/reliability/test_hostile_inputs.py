@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from bot.cli import cli
 from config import Settings
+from retrieval.types import DataDir
 
 from .hostile import BUILDERS
 
@@ -21,7 +22,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Sett
     from config import load_settings
 
     data_dir = tmp_path_factory.mktemp("hostile")
-    (data_dir / "models").symlink_to(models_dir, target_is_directory=True)
+    DataDir(data_dir).models.symlink_to(models_dir, target_is_directory=True)
     return load_settings(None, {"data_dir": data_dir})
 
 
