@@ -157,6 +157,13 @@ class StorageSettings(_Section):
     max_open_collections: int = Field(64, ge=1)
 
 
+class LogSettings(_Section):
+    questions: bool = True
+    retention_days: int = Field(30, ge=1, le=3650)
+    cli: bool = False
+    group_similarity: float = Field(0.75, ge=0.0, le=1.0)
+
+
 class MetricsSettings(_Section):
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -185,6 +192,7 @@ class Settings(BaseSettings):
     discord: DiscordSettings = DiscordSettings()
     storage: StorageSettings = StorageSettings()
     metrics: MetricsSettings = MetricsSettings()
+    log: LogSettings = LogSettings()
 
     # The file ``load_settings`` reads, bound into a subclass per load (``_reading``):
     # pydantic-settings takes its sources from the class.

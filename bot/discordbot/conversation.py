@@ -19,6 +19,7 @@ import discord
 from bot.discordbot import format as fmt
 from bot.discordbot.checks import RequestChecks
 from bot.discordbot.dispatch import Dispatcher
+from bot.discordbot.feedback import AnswerFeedback
 from bot.discordbot.memory import ConversationMemory
 from bot.discordbot.stream import NO_MENTIONS, MessageReply
 from config import Settings
@@ -44,10 +45,11 @@ class Conversation:
     """Answers the messages addressed to the bot; built once with the client."""
 
     def __init__(self, engine: Engine, dispatcher: Dispatcher, settings: Settings,
-                 memory: ConversationMemory) -> None:
+                 memory: ConversationMemory, feedback: AnswerFeedback) -> None:
         self.engine = engine
         self.dispatcher = dispatcher
         self.memory = memory
+        self.feedback = feedback  # the answer's log entry and its 👍/👎 buttons
         self.checks = RequestChecks(engine, dispatcher, settings)
 
     async def handle(self, message: discord.Message, me: discord.ClientUser | None) -> None:
@@ -112,6 +114,7 @@ class Conversation:
             self.memory.remember(keys, history, Turn(question, delivered.result.text),
                                  guild=guild_id)
         self.dispatcher.log_answer("mention", guild_id, accepted, delivered, question)
+        await self.feedback.after_answer(reply, delivered, question, guild_id)
 
 
 async def _say(message: discord.Message, text: str) -> None:
