@@ -9,6 +9,7 @@ collection receives the bundled sample article when first opened (``retrieval.in
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ import numpy as np
 from config import Settings
 from retrieval.answer.answerer import Answerer, Reader
 from retrieval.answer.trained_weights import load_span_reader
-from retrieval.errors import InputError, NotFoundError
+from retrieval.errors import InputError, NotFoundError, StorageError
 from retrieval.ingest.pipeline import Ingestion, OnResult
 from retrieval.ingest.sample import SAMPLE_NAME, SamplePreload, sample_article_bytes
 from retrieval.llm import LLM, TokenCallback
@@ -35,6 +36,8 @@ from retrieval.summary.summarizer import Summarizer
 from retrieval.types import Answer, ArticleInfo, IngestResult, Passage, Summary, Turn
 
 __all__ = ["SAMPLE_NAME", "Engine", "sample_article_bytes"]
+
+log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -96,12 +99,17 @@ class Engine:
             return self._gate
 
     def warm_up(self) -> None:
-        """Load both models and open the default collection (the bot does this at start)."""
+        """Load both models and open the default collection (the bot does this at start).
+        A damaged default collection does not stop the start: it stays that collection's
+        problem, said in one sentence to whoever uses it (and logged once, with its path)."""
         self.embedder.load()
         self.llm.load()
         _ = self.reader
         self.gate.weight("the")
-        self.collection(self.settings.default_collection)
+        try:
+            self.collection(self.settings.default_collection)
+        except StorageError as exc:
+            log.warning("starting without the default collection: %s", exc)
 
     def close(self) -> None:
         self._collections.close()
