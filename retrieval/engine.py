@@ -30,10 +30,20 @@ from retrieval.models.embedder import Embedder
 from retrieval.questions import check_question
 from retrieval.search.gate import SupportGate, wordfreq_zipf
 from retrieval.search.hybrid import SearchParams, hybrid_search
+from retrieval.store.backups import Backups
 from retrieval.store.collection import Collection
 from retrieval.store.open_collections import OpenCollections
 from retrieval.summary.summarizer import Summarizer
-from retrieval.types import Answer, ArticleInfo, IngestResult, Passage, Summary, Turn
+from retrieval.types import (
+    Answer,
+    ArticleInfo,
+    BackupResult,
+    CollectionCheck,
+    IngestResult,
+    Passage,
+    Summary,
+    Turn,
+)
 
 __all__ = ["SAMPLE_NAME", "Engine", "sample_article_bytes"]
 
@@ -60,6 +70,7 @@ class Engine:
         self.answerer = Answerer(settings, search=self.search, llm=lambda: self.llm,
                                  gate=lambda: self.gate, reader=lambda: self.reader)
         self.summarizer = Summarizer(settings, lambda: self.llm, self.embedder.embed)
+        self.backups = Backups(settings)
         self._configure_faiss()
 
     def _configure_faiss(self) -> None:
@@ -123,6 +134,20 @@ class Engine:
 
     def embedder_dimension(self) -> int:
         return self.embedder.dimension
+
+    # -- backups (SQLite) ----------------------------------------------------------------
+    def check(self) -> list[CollectionCheck]:
+        """An integrity check of every collection on disk."""
+        return [self.backups.check(name) for name in self.backups.collections()]
+
+    def backup(self, *, older_than_s: float = 0.0) -> list[BackupResult]:
+        """Back up every collection that changed since its last backup."""
+        return self.backups.backup_all(older_than_s=older_than_s)
+
+    def restore(self, collection: str, source: Path | None = None) -> Path:
+        """Restore ``collection`` from a backup (default its newest); returns the file."""
+        self._collections.close_one(collection)
+        return self.backups.restore(collection, source)
 
     # -- ingestion ----------------------------------------------------------------------
     def ingest_bytes(self, data: bytes, name: str, *, collection: str | None = None,

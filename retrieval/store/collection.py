@@ -93,11 +93,11 @@ class Collection:
         self.dimension = dimension
         self.lock_timeout_s = lock_timeout_s
         faults = faults or FaultLog()
-        refuse_emptied(directory, self.name, faults)
         # A new database is set up by one process at a time (see ``retrieval.store.sqlite``).
         self.store = Store(directory / STORE_FILE, name=self.name, faults=faults,
                            setup_lock=lambda: filelock.exclusive(directory / LOCK_FILE,
-                                                                 lock_timeout_s))
+                                                                 lock_timeout_s),
+                           guard=lambda: refuse_emptied(directory, self.name, faults))
         self.last_used = time.monotonic()
         self._lock = threading.RLock()  # guards the fields below; never held while searching
         self._write_mutex = threading.RLock()  # one writer (or batch) in this process

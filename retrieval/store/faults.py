@@ -47,6 +47,15 @@ def can_create(path: Path) -> bool:
     return os.access(probe, os.W_OK | os.X_OK) and not on_read_only_fs(probe)
 
 
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """Device and inode: they change when the file is replaced, not when it is written."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def is_corruption(exc: BaseException) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     if isinstance(code, int):

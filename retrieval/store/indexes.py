@@ -263,6 +263,15 @@ def indexed_chunks(directory: Path) -> int | None:
     return chunks if isinstance(chunks, int) and chunks > 0 else None
 
 
+def manifest_generation(directory: Path) -> int:
+    """The SQLite generation the saved index reflects (0 without a readable manifest)."""
+    try:
+        generation = json.loads((directory / MANIFEST).read_text()).get("generation")
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return generation if isinstance(generation, int) else 0
+
+
 def load_indexes(
     directory: Path, generation: int, chunk_ids: np.ndarray
 ) -> tuple[DenseIndex, SparseIndex] | str:

@@ -28,6 +28,7 @@ from retrieval.errors import StorageError
 from retrieval.store.faults import (
     FaultLog,
     can_create,
+    file_identity,
     is_corruption,
     storage_sentence,
     translate,
@@ -68,21 +69,26 @@ class Store:
 
     def __init__(self, path: Path, *,
                  setup_lock: Callable[[], AbstractContextManager[object]] = nullcontext,
-                 name: str | None = None, faults: FaultLog | None = None):
+                 name: str | None = None, faults: FaultLog | None = None,
+                 guard: Callable[[], None] = lambda: None):
         """``setup_lock`` excludes every other process (and Store) setting up the same file
         (the collection's writer lock); it is taken only while the database is not set up.
-        ``name`` is the collection's, for error sentences; ``faults`` logs each fault once."""
+        ``name`` is the collection's, for error sentences; ``faults`` logs each fault once;
+        ``guard`` runs before every (re)open and may refuse it (an emptied database)."""
         self.path = path
         self.name = name or path.parent.name
         self.read_only = False
         self.faults = faults or FaultLog()
         self._setup_lock = setup_lock
+        self._guard = guard
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None
         self._connect()
 
     def _connect(self) -> sqlite3.Connection:
         path = self.path
+        self._guard()
         db: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +116,7 @@ class Store:
             # A read-only volume still serves answers; writes are refused in one sentence.
             db = self._open_read_only()
             self.read_only = True
-        self._conn = db
+        self._conn, self._identity = db, file_identity(path)
         return db
 
     def _open_read_only(self) -> sqlite3.Connection:
@@ -199,6 +205,12 @@ class Store:
 
     # -- meta ---------------------------------------------------------------------------
     def generation(self) -> int:
+        """The change counter; asked before every search, so it also notices a database file
+        replaced underneath (``articlebot restore``) and reopens it."""
+        with self._lock:
+            now = file_identity(self.path)
+            if self._conn is not None and now is not None and now != self._identity:
+                self.close()
         return int(self.get_meta("generation") or 0)
 
     def get_meta(self, key: str) -> str | None:
