@@ -266,7 +266,7 @@ class Collection:
 
     def check_writable(self) -> None:
         if self.store.read_only:
-            raise StorageError("The data directory is not writable; nothing was stored.")
+            raise StorageError(self.store.refusal)
         # Unique per process and thread: two writers must not remove each other's probe.
         probe = self.directory / f".write-probe-{os.getpid()}-{threading.get_ident()}"
         try:

@@ -47,6 +47,38 @@ def can_create(path: Path) -> bool:
     return os.access(probe, os.W_OK | os.X_OK) and not on_read_only_fs(probe)
 
 
+def disk_full(path: Path) -> bool:
+    try:
+        return os.statvfs(path).f_bavail == 0
+    except OSError:
+        return False
+
+
+def open_read_only(path: Path, name: str, faults: FaultLog) -> sqlite3.Connection:
+    """The database at ``path`` where it cannot be written (a read-only volume, a full disk).
+
+    ``immutable=1`` would ignore a write-ahead log a writer left un-checkpointed (killed, or
+    writing through another mount), hiding its latest articles: with a log present SQLite
+    reads it (``mode=ro``), and immutable is used only when there is none, i.e. every change
+    is in the database file. A log it cannot read (its ``-shm`` index gone) is refused."""
+    wal = Path(f"{path}-wal")
+    mode = "mode=ro" if wal.is_file() and wal.stat().st_size > 0 else "immutable=1"
+    db = sqlite3.connect(f"file:{path}?{mode}", uri=True, check_same_thread=False,
+                         isolation_level=None)
+    try:
+        db.execute("SELECT COUNT(*) FROM meta").fetchone()
+    except sqlite3.Error as exc:
+        db.close()
+        if is_corruption(exc):
+            raise translate(exc, name=name, path=path, writing=False, faults=faults) from exc
+        faults.error(path, f"cannot be written, and its write-ahead log cannot be read ({exc})")
+        raise StorageError(
+            f"Collection {name} has changes in its write-ahead log that cannot be read on a "
+            "read-only volume; mount the data directory writable once (or restart the "
+            "process that wrote them) so they are saved.") from exc
+    return db
+
+
 def file_identity(path: Path) -> tuple[int, int] | None:
     """Device and inode: they change when the file is replaced, not when it is written."""
     try:

@@ -28,8 +28,10 @@ from retrieval.errors import StorageError
 from retrieval.store.faults import (
     FaultLog,
     can_create,
+    disk_full,
     file_identity,
     is_corruption,
+    open_read_only,
     storage_sentence,
     translate,
 )
@@ -78,6 +80,7 @@ class Store:
         self.path = path
         self.name = name or path.parent.name
         self.read_only = False
+        self.refusal = ""  # why writes are refused, when ``read_only``
         self.faults = faults or FaultLog()
         self._setup_lock = setup_lock
         self._guard = guard
@@ -105,7 +108,8 @@ class Store:
                 db.close()
             if isinstance(exc, sqlite3.Error) and is_corruption(exc):
                 raise self._failed(exc, writing=False) from exc
-            if can_create(path.parent):
+            full = disk_full(path.parent)
+            if can_create(path.parent) and not (full and path.is_file()):
                 # The path goes to the log; members only ever see the sentence.
                 self.faults.error(path, f"could not open ({exc})")
                 raise StorageError(f"Could not open the database of collection {self.name} "
@@ -113,33 +117,13 @@ class Store:
             if not path.is_file():  # a new collection on a read-only volume
                 raise StorageError("The data directory is not writable; nothing was stored.") \
                     from exc
-            # A read-only volume still serves answers; writes are refused in one sentence.
-            db = self._open_read_only()
+            # A read-only volume (or a full disk, where SQLite cannot create its shared-memory
+            # file) still serves answers; writes are refused in one sentence.
+            db = open_read_only(path, self.name, self.faults)
             self.read_only = True
+            self.refusal = ("The disk holding the data directory is full; nothing was stored."
+                            if full else "The data directory is not writable; nothing was stored.")
         self._conn, self._identity = db, file_identity(path)
-        return db
-
-    def _open_read_only(self) -> sqlite3.Connection:
-        """The database on a read-only volume. ``immutable=1`` would ignore a write-ahead log
-        a writer left un-checkpointed (killed, or writing through another mount), hiding its
-        latest articles: with a log present SQLite reads it (``mode=ro``), and immutable
-        is used only when there is none, i.e. every change is in the database file."""
-        path = self.path
-        logs = [Path(f"{path}{suffix}") for suffix in ("-wal", "-shm")]
-        mode = "mode=ro" if any(p.exists() for p in logs) else "immutable=1"
-        db = sqlite3.connect(f"file:{path}?{mode}", uri=True, check_same_thread=False,
-                             isolation_level=None)
-        try:
-            db.execute("SELECT COUNT(*) FROM meta").fetchone()
-        except sqlite3.Error as exc:
-            db.close()
-            if is_corruption(exc):
-                raise self._failed(exc, writing=False) from exc
-            self.faults.error(path, f"read-only volume, write-ahead log unreadable ({exc})")
-            raise StorageError(
-                f"Collection {self.name} has changes in its write-ahead log that cannot be "
-                "read on a read-only volume; mount the data directory writable once (or "
-                "restart the process that wrote them) so they are saved.") from exc
         return db
 
     def _failed(self, exc: sqlite3.Error, *, writing: bool) -> StorageError:
