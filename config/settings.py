@@ -157,6 +157,12 @@ class StorageSettings(_Section):
     max_open_collections: int = Field(64, ge=1)
 
 
+class BackupSettings(_Section):
+    interval_hours: float = Field(24.0, ge=0.0)
+    keep: int = Field(7, ge=1)
+    directory: str = ""
+
+
 class MetricsSettings(_Section):
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -184,6 +190,7 @@ class Settings(BaseSettings):
     limits: LimitsSettings = LimitsSettings()
     discord: DiscordSettings = DiscordSettings()
     storage: StorageSettings = StorageSettings()
+    backup: BackupSettings = BackupSettings()
     metrics: MetricsSettings = MetricsSettings()
 
     # The file ``load_settings`` reads, bound into a subclass per load (``_reading``):

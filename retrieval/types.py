@@ -34,6 +34,11 @@ class DataDir:
     def memory(self) -> Path:
         return self.root / "memory.sqlite3"
 
+    @property
+    def backups(self) -> Path:
+        """Collection backups (``backups/<name>/``) unless ``backup.directory`` says else."""
+        return self.root / "backups"
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -156,3 +161,23 @@ class Summary:
                         "compressed": p.compressed} for p in self.points],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
+
+
+@dataclass(frozen=True)
+class CollectionCheck:
+    """One collection's health (``articlebot check``) and its newest backup."""
+
+    collection: str
+    ok: bool
+    detail: str  # "ok" or what is wrong, in one phrase
+    articles: int = 0
+    last_backup: Path | None = None
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """A backup taken (``path``), or why none was (``skipped``: unchanged, or the error)."""
+
+    collection: str
+    path: Path | None
+    skipped: str = ""
