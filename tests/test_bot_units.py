@@ -183,6 +183,13 @@ class RecordingReply:
     def __init__(self) -> None:
         self.edits: list[str] = []
         self.sent: list[str] = []
+        self.fallbacks: list[str] = []
+        self.expires_at: float | None = None
+        self.fallback_lead = ""
+
+    async def fallback(self, content: str) -> int:
+        self.fallbacks.append(content)
+        return 100 + len(self.fallbacks)
 
     async def edit(self, content: str) -> int:
         self.edits.append(content)

@@ -21,7 +21,7 @@ from bot.discordbot.dispatch import Dispatcher, Refusal
 from bot.discordbot.guards import is_admin
 from bot.discordbot.memory import ConversationMemory
 from bot.discordbot.split import MESSAGE_LIMIT, split_message
-from bot.discordbot.stream import NO_MENTIONS, InteractionReply
+from bot.discordbot.stream import NO_MENTIONS
 from config import Settings
 from retrieval.engine import Engine
 from retrieval.errors import ArticlebotError, InputError
@@ -73,11 +73,13 @@ class SlashCommands:
         question = self.checks.question(question)
         collection = self.checks.collection_of(interaction.guild_id)
         await self.checks.target(collection, article)
+        reply = self.dispatcher.interaction_reply(interaction)
         accepted = self.dispatcher.enqueue(interaction.user.id, lambda on_token: self.engine.ask(
-            question, collection=collection, article=article, on_token=on_token))
+            question, collection=collection, article=article, on_token=on_token),
+            expires_at=reply.expires_at)
         await _defer(interaction, accepted.future)
         delivered = await self.dispatcher.deliver(
-            InteractionReply(interaction), accepted, fmt.answer_text,
+            reply, accepted, fmt.answer_text,
             context=f"/ask guild={interaction.guild_id}")
         if delivered.result is not None:
             self.memory.remember(delivered.message_ids, (),
@@ -91,12 +93,14 @@ class SlashCommands:
         """Summarise one article of this server."""
         collection = self.checks.collection_of(interaction.guild_id)
         await self.checks.target(collection, article, single=True)
+        reply = self.dispatcher.interaction_reply(interaction)
         accepted = self.dispatcher.enqueue(
             interaction.user.id, lambda on_token: self.engine.summarize(
-                article, collection=collection, length=length, on_token=on_token))
+                article, collection=collection, length=length, on_token=on_token),
+            expires_at=reply.expires_at)
         await _defer(interaction, accepted.future)
         delivered = await self.dispatcher.deliver(
-            InteractionReply(interaction), accepted, fmt.summary_text,
+            reply, accepted, fmt.summary_text,
             context=f"/summary guild={interaction.guild_id}")
         self.dispatcher.log_answer("summary", interaction.guild_id, accepted, delivered,
                                    article or "")
