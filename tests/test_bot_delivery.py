@@ -225,3 +225,27 @@ async def test_a_question_that_would_outlive_its_interaction_in_the_queue_is_dro
 
     assert asked == [ETNA_QUESTION]  # the dropped question never reached the model
     assert is_one_sentence(QUEUE_TOO_LONG)
+
+
+@pytest.mark.usefixtures("quick_discord_retries")
+async def test_listings_and_mention_answers_are_retried_past_discords_retries_too(
+    fast_discord_scene: SceneFactory,
+) -> None:
+    scene = fast_discord_scene("alice", **{"discord.cooldown_s": 0,
+                                           "discord.interaction_lifetime_s": 30,
+                                           "discord.queue_margin_s": 1})
+    fake, guild, [alice] = scene.fake, scene.guild, scene.members
+
+    async with scene.running():
+        fake.fail("PATCH", ORIGINAL, status=503, count=6)
+        listing = await fake.slash(guild, alice, "articles", {})
+        assert "Volcano Watch" in (await listing.wait_done(finished, timeout=30)).content
+
+        fake.fail("POST", r"^/channels/\d+/messages$", status=502, count=6)
+        await fake.send_message(guild, alice, f"{fake.bot_user.mention} {ETNA_QUESTION}")
+        reply = await fake.wait_for_message(
+            None, lambda m: m["content"].startswith(ETNA_ANSWER), timeout=30)
+
+    assert "**Sources**" in reply["content"]
+    assert not any(APOLOGY in m["content"] for m in fake.bot_messages())
+    assert not [i for i in fake.interactions if APOLOGY in i.text]

@@ -40,6 +40,7 @@ BUSY = "I'm busy answering other questions; try again in a moment."
 UPLOADS_BUSY = "Other uploads are waiting to be stored; try again in a minute."
 RESTARTING = "I'm restarting; please ask again in a minute."
 QUEUE_TOO_LONG = "The queue was too long for your question; please ask again."
+DISCORD_REFUSED = "Discord did not accept my reply; please try again."
 
 
 class Refusal(ArticlebotError):
@@ -170,9 +171,22 @@ class Dispatcher:
             return await self.run_ingest(fn, *args, **kwargs)
 
     # -- model jobs -------------------------------------------------------------------
-    def interaction_reply(self, interaction: discord.Interaction) -> InteractionReply:
-        """Where a slash command's answer goes; its token lives ``interaction_lifetime_s``."""
-        return InteractionReply(interaction, self._lifetime_s)
+    def interaction_reply(self, interaction: discord.Interaction, *,
+                          private: bool = False) -> InteractionReply:
+        """Where a slash command's answer goes; its token lives ``interaction_lifetime_s``.
+        A ``private`` (ephemeral) reply is never posted in the channel instead."""
+        return InteractionReply(interaction, self._lifetime_s, private=private)
+
+    async def respond(self, interaction: discord.Interaction, text: str, *,
+                      private: bool = False) -> list[int]:
+        """Put a deferred command's final text in place, as an answer's is (retried, or
+        posted in the channel)."""
+        reply = self.interaction_reply(interaction, private=private)
+        final = FinalDelivery(reply, self._lifetime_s)
+        ids = await final.put(text)
+        if final.lost:
+            self.metrics.count_error("delivery")
+        return ids
 
     def enqueue(self, user_id: int, call: Callable[[TokenCallback], T], *,
                 expires_at: float | None = None) -> Accepted[T]:

@@ -55,9 +55,10 @@ class Reply(Protocol):
 class InteractionReply:
     """A slash command's response; its token lives ``lifetime_s`` from the interaction."""
 
-    def __init__(self, interaction: discord.Interaction, lifetime_s: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, interaction: discord.Interaction, lifetime_s: float, *,
+                 private: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
         self.interaction = interaction
+        self.private = private
         self.expires_at: float | None = clock() - _age(interaction) + lifetime_s
         self.fallback_lead = f"{interaction.user.mention} "
 
@@ -75,6 +76,8 @@ class InteractionReply:
 
     async def fallback(self, content: str) -> int:
         interaction = self.interaction
+        if self.private:
+            raise NoFallback("a private reply is not posted in the channel")
         channel = interaction.channel
         if channel is None or not isinstance(channel, discord.abc.Messageable):
             raise NoFallback("the interaction has no channel")
