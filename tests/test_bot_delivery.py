@@ -213,8 +213,7 @@ async def test_a_question_that_would_outlive_its_interaction_in_the_queue_is_dro
         assert inter.edits[0][1]["content"] == "⏳ 1 question is ahead of yours…"
 
         final = await inter.wait_done(lambda i: i.content == QUEUE_TOO_LONG, timeout=10)
-        dropped_after = inter.edits[-1][0] - inter.dispatched_at
-        assert dropped_after <= lifetime - margin + 0.5  # while the token still worked
+        assert inter.edits[-1][0] - inter.dispatched_at < lifetime  # the token still worked
         assert worker.waiting == 0 and worker.expired == 1  # its slot is free again
         assert not inter.rejected and not final.followups
         # The freed slot takes the next question, answered once the long one is done.
