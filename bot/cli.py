@@ -15,6 +15,7 @@ import click
 
 from bot.context import Context, Group, pass_context
 from bot.insight_cli import export, stats, unanswered
+from bot.maintenance import backup_command, check_command, restore_command
 from bot.measure import bench_command, eval_command, train_reader_command
 from bot.run import run_command
 
@@ -268,6 +269,9 @@ cli.add_command(run_command)  # light: discord is imported when it runs
 cli.add_command(unanswered)  # the question log: bot.insight_cli
 cli.add_command(stats)
 cli.add_command(export)
+cli.add_command(check_command)
+cli.add_command(backup_command)
+cli.add_command(restore_command)
 
 
 def main() -> None:

@@ -21,11 +21,14 @@ class DependencyFilter(logging.Filter):
         super().__init__()
         self.verbose = verbose
         self.threshold = self.discord_threshold = logging.WARNING
+        # A record marked ``told_user`` (a damaged collection, say) is also the command's
+        # one-sentence error: the terminal shows the sentence alone unless -v asks for more.
+        self.hide_told = False
 
     def filter(self, record: logging.LogRecord) -> bool:
         top = record.name.partition(".")[0]
         if top in OWN_LOGGERS:
-            return True
+            return not (self.hide_told and getattr(record, "told_user", False))
         limit = self.discord_threshold if top == "discord" else self.threshold
         return record.levelno >= limit
 
@@ -34,6 +37,7 @@ class DependencyFilter(logging.Filter):
         from ``level`` as well with ``-v`` or at DEBUG."""
         number = logging.getLevelName(level.upper()) if isinstance(level, str) else level
         logging.getLogger().setLevel(number)
+        self.hide_told = False  # a long-running process: the log is where the path is read
         self.discord_threshold = number
         self.threshold = number if self.verbose or number <= logging.DEBUG else \
             max(number, logging.WARNING)
@@ -52,4 +56,5 @@ def setup_logging(verbosity: int) -> DependencyFilter:
         handler.addFilter(only)
         root.addHandler(handler)
     only.apply(logging.DEBUG if verbosity > 1 else logging.INFO if verbosity else logging.WARNING)
+    only.hide_told = verbosity == 0
     return only

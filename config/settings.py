@@ -139,6 +139,14 @@ class DiscordSettings(_Section):
     search_queue_size: int = Field(8, ge=1)
     upload_queue_size: int = Field(4, ge=1)
     memory_keys_per_guild: int = Field(2000, ge=1)
+    interaction_lifetime_s: float = Field(900.0, gt=0)
+    queue_margin_s: float = Field(120.0, ge=0)
+
+    @model_validator(mode="after")
+    def _margin_fits(self) -> DiscordSettings:
+        if self.queue_margin_s >= self.interaction_lifetime_s:
+            raise ValueError("queue_margin_s must be shorter than interaction_lifetime_s")
+        return self
 
     @model_validator(mode="after")
     def _shards_fit(self) -> DiscordSettings:
@@ -155,6 +163,12 @@ class DiscordSettings(_Section):
 class StorageSettings(_Section):
     lock_timeout_s: float = Field(30.0, gt=0)
     max_open_collections: int = Field(64, ge=1)
+
+
+class BackupSettings(_Section):
+    interval_hours: float = Field(24.0, ge=0.0)
+    keep: int = Field(7, ge=1)
+    directory: str = ""
 
 
 class LogSettings(_Section):
@@ -191,6 +205,7 @@ class Settings(BaseSettings):
     limits: LimitsSettings = LimitsSettings()
     discord: DiscordSettings = DiscordSettings()
     storage: StorageSettings = StorageSettings()
+    backup: BackupSettings = BackupSettings()
     metrics: MetricsSettings = MetricsSettings()
     log: LogSettings = LogSettings()
 

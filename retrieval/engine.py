@@ -11,6 +11,7 @@ collection receives the bundled sample article when first opened (``retrieval.in
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ import numpy as np
 from config import Settings
 from retrieval.answer.answerer import Answerer, Reader
 from retrieval.answer.trained_weights import load_span_reader
-from retrieval.errors import InputError, NotFoundError
+from retrieval.errors import InputError, NotFoundError, StorageError
 from retrieval.ingest.pipeline import Ingestion, OnResult
 from retrieval.ingest.sample import SAMPLE_NAME, SamplePreload, sample_article_bytes
 from retrieval.insight.feedback import Feedback
@@ -32,12 +33,24 @@ from retrieval.models.embedder import Embedder
 from retrieval.questions import check_question
 from retrieval.search.gate import SupportGate, wordfreq_zipf
 from retrieval.search.hybrid import SearchParams, hybrid_search
+from retrieval.store.backups import Backups
 from retrieval.store.collection import Collection
 from retrieval.store.open_collections import OpenCollections
 from retrieval.summary.summarizer import Summarizer
-from retrieval.types import Answer, ArticleInfo, IngestResult, Passage, Summary, Turn
+from retrieval.types import (
+    Answer,
+    ArticleInfo,
+    BackupResult,
+    CollectionCheck,
+    IngestResult,
+    Passage,
+    Summary,
+    Turn,
+)
 
 __all__ = ["SAMPLE_NAME", "Engine", "sample_article_bytes"]
+
+log = logging.getLogger(__name__)
 
 
 class Engine:
@@ -60,6 +73,7 @@ class Engine:
         self.answerer = Answerer(settings, search=self.search, llm=lambda: self.llm,
                                  gate=lambda: self.gate, reader=lambda: self.reader)
         self.summarizer = Summarizer(settings, lambda: self.llm, self.embedder.embed)
+        self.backups = Backups(settings)
         # The question log: what answers leave behind, votes, and the admins' views of it.
         self.feedback = Feedback(settings, collection=self.collection, existing=self._existing,
                                  embed=self.embedder.embed)
@@ -102,12 +116,17 @@ class Engine:
             return self._gate
 
     def warm_up(self) -> None:
-        """Load both models and open the default collection (the bot does this at start)."""
+        """Load both models and open the default collection (the bot does this at start).
+        A damaged default collection does not stop the start: it stays that collection's
+        problem, said in one sentence to whoever uses it (and logged once, with its path)."""
         self.embedder.load()
         self.llm.load()
         _ = self.reader
         self.gate.weight("the")
-        self.collection(self.settings.default_collection)
+        try:
+            self.collection(self.settings.default_collection)
+        except StorageError as exc:
+            log.warning("starting without the default collection: %s", exc)
 
     def close(self) -> None:
         self._collections.close()
@@ -121,6 +140,20 @@ class Engine:
 
     def embedder_dimension(self) -> int:
         return self.embedder.dimension
+
+    # -- backups (SQLite) ----------------------------------------------------------------
+    def check(self) -> list[CollectionCheck]:
+        """An integrity check of every collection on disk."""
+        return [self.backups.check(name) for name in self.backups.collections()]
+
+    def backup(self, *, older_than_s: float = 0.0) -> list[BackupResult]:
+        """Back up every collection that changed since its last backup."""
+        return self.backups.backup_all(older_than_s=older_than_s)
+
+    def restore(self, collection: str, source: Path | None = None) -> Path:
+        """Restore ``collection`` from a backup (default its newest); returns the file."""
+        self._collections.close_one(collection)
+        return self.backups.restore(collection, source)
 
     # -- ingestion ----------------------------------------------------------------------
     def ingest_bytes(self, data: bytes, name: str, *, collection: str | None = None,

@@ -15,7 +15,8 @@ class DataDir:
     ``collections/<name>/`` holds one collection (``retrieval.store.collection``: its SQLite
     store, write lock and index files), ``models/`` the model files assembled or downloaded
     there, ``memory.sqlite3`` the Discord bot's follow-up memory, ``member.key`` the secret
-    that turns a member id into the question log's voter hash (made once, never shown).
+    that turns a member id into the question log's voter hash (made once, never shown),
+    ``backups/<name>/`` the collections' backups (unless ``backup.directory`` says else).
     """
 
     root: Path
@@ -38,6 +39,11 @@ class DataDir:
     @property
     def member_key(self) -> Path:
         return self.root / "member.key"
+
+    @property
+    def backups(self) -> Path:
+        """Collection backups (``backups/<name>/``) unless ``backup.directory`` says else."""
+        return self.root / "backups"
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,26 @@ class Summary:
                         "compressed": p.compressed} for p in self.points],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }
+
+
+@dataclass(frozen=True)
+class CollectionCheck:
+    """One collection's health (``articlebot check``) and its newest backup."""
+
+    collection: str
+    ok: bool
+    detail: str  # "ok" or what is wrong, in one phrase
+    articles: int = 0
+    last_backup: Path | None = None
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    """A backup taken (``path``), or why none was (``skipped``: unchanged, or the error)."""
+
+    collection: str
+    path: Path | None
+    skipped: str = ""
 
 
 # -- the question log's views (``retrieval.insight``) ------------------------------------------

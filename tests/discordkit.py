@@ -93,6 +93,33 @@ def discord_scene(fake_discord: FakeDiscord, make_engine: Callable[..., Engine])
     return build
 
 
+ETNA = (b"Volcano Watch\n\nMount Etna erupted on Sunday, sending a column of ash four kilometres "
+        b"into the sky.\n\nCatania airport closed for six hours while crews cleared ash from "
+        b"the runway.\n")
+ETNA_QUESTION = "Which airport closed after Mount Etna erupted?"
+ETNA_ANSWER = "Catania airport closed for six hours while crews cleared ash from the runway"
+
+
+@pytest.fixture()
+def fast_discord_scene(fake_discord: FakeDiscord,
+                       fast_engine: Callable[..., Engine]) -> SceneFactory:
+    """``fast_discord_scene("ada", llm=QueuedLLM(...), **settings)``: the same scene on the
+    fast tier's doubles (no model load), with the Etna article in the server's collection;
+    the model answers ``ETNA_ANSWER`` unless ``llm`` says otherwise."""
+
+    def build(*members: str, llm: Any = None, **settings: Any) -> Scene:
+        from fakes import QueuedLLM
+
+        llm = llm if llm is not None else QueuedLLM(default=lambda _: ETNA_ANSWER)
+        engine = fast_engine(llm=llm, **settings)
+        server = fake_discord.add_guild("Newsroom")
+        people = [server.add_member(name) for name in members]
+        engine.ingest_bytes(ETNA, "etna.txt", collection=collection_of(server))
+        return Scene(fake_discord, engine, server, people)
+
+    return build
+
+
 def hold(engine: Engine, method: str) -> threading.Event:
     """``engine.<method>`` waits (up to 60 s) until the returned event is set, so that the
     bot's requests pile up behind it deterministically."""

@@ -73,7 +73,8 @@ class QueuedLLM:
 
     def __init__(self, *replies: Reply, style: PromptStyle = "completion",
                  default: Callable[[str], str] | None = None, real: LLM | None = None,
-                 partial: str = "He Li", pause_s: float = 0.0) -> None:
+                 partial: str = "He Li", pause_s: float = 0.0,
+                 token_pause_s: float = 0.0) -> None:
         self.name = f"queued:{real.name}" if real is not None else "queued"
         self.queue: deque[Reply] = deque(replies)
         self.style = style
@@ -81,6 +82,7 @@ class QueuedLLM:
         self.real = real
         self.partial = partial
         self.pause_s = pause_s  # before raising: lets a streaming adapter show the tokens
+        self.token_pause_s = token_pause_s  # after each streamed token: a slow model
         self.prompts: list[str] = []
         self.failed = threading.Event()
         self._lock = threading.Lock()
@@ -142,13 +144,13 @@ class QueuedLLM:
             reply = reply(text)
         return self._stream(reply, on_token)
 
-    @staticmethod
-    def _stream(text: str, on_token: TokenCallback | None) -> Completion:
+    def _stream(self, text: str, on_token: TokenCallback | None) -> Completion:
         pieces = re.findall(r"\s*\S+", text)
         first = None
         started = time.perf_counter()
         for piece in pieces:
             if on_token is not None:
                 on_token(piece)
+                time.sleep(self.token_pause_s)
             first = first if first is not None else time.perf_counter() - started
         return Completion(text, len(pieces), time.perf_counter() - started, first, "stop")

@@ -114,7 +114,7 @@ async def test_cooldown_full_queue_and_long_questions_get_one_private_sentence(
         # Hold the model with a job of our own, so the one queue slot fills deterministically.
         gate = threading.Event()
         bot.dispatcher.worker.submit(lambda: gate.wait(60))
-        while bot.dispatcher.worker.pending != 1 or not bot.dispatcher.worker._queue.empty():
+        while bot.dispatcher.worker.pending != 1 or bot.dispatcher.worker.waiting:
             await asyncio.sleep(0.05)
         waiting = await fake.slash(guild, bob, "ask", {"question": QUESTION})
         await waiting.wait_done(lambda i: bool(i.edits), timeout=10)

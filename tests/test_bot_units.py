@@ -19,7 +19,7 @@ from bot.discordbot.format import APOLOGY
 from bot.discordbot.guards import Cooldown, collection_for, is_admin
 from bot.discordbot.memory import ConversationMemory
 from bot.discordbot.stream import ThrottledEditor
-from bot.discordbot.worker import LLMWorker, QueueFull, TokenStream
+from bot.discordbot.worker import LLMWorker, QueueExpired, QueueFull, TokenStream
 from bot.metrics import Metrics
 from config import Settings
 from retrieval.errors import NotFoundError
@@ -183,6 +183,13 @@ class RecordingReply:
     def __init__(self) -> None:
         self.edits: list[str] = []
         self.sent: list[str] = []
+        self.fallbacks: list[str] = []
+        self.expires_at: float | None = None
+        self.fallback_lead = ""
+
+    async def fallback(self, content: str) -> int:
+        self.fallbacks.append(content)
+        return 100 + len(self.fallbacks)
 
     async def edit(self, content: str) -> int:
         self.edits.append(content)
@@ -247,3 +254,36 @@ def test_memory_in_sqlite_survives_a_restart_and_is_bounded_per_server(tmp_path:
     assert [t.question for t in again.get(13)] == ["q2", "q3"]
     assert again.get(10) == ()  # server 1 had four keys now: the oldest went
     again.close()
+
+
+async def test_a_queued_job_not_started_by_its_deadline_is_dropped_and_frees_its_slot() -> None:
+    worker = LLMWorker(queue_size=1)
+    worker.start()
+    gate = threading.Event()
+    running, _ = worker.submit(lambda: gate.wait(10))
+    await asyncio.sleep(0.05)
+    late, ahead = worker.submit(lambda: "too late", start_by=time.monotonic() + 0.1)
+    assert ahead == 1 and worker.waiting == 1
+    with pytest.raises(QueueExpired):
+        await late
+    assert worker.waiting == 0 and worker.expired == 1  # the slot is free before its turn
+    room, _ = worker.submit(lambda: "in time", start_by=time.monotonic() + 30)
+    gate.set()
+    assert await room == "in time" and await running
+    await worker.close()
+
+
+async def test_a_cancelled_job_frees_its_queue_slot_at_once() -> None:
+    worker = LLMWorker(queue_size=1)
+    worker.start()
+    gate = threading.Event()
+    running, _ = worker.submit(lambda: gate.wait(10))
+    await asyncio.sleep(0.05)
+    abandoned, _ = worker.submit(lambda: "nobody waits")
+    abandoned.cancel()
+    await asyncio.sleep(0)
+    assert worker.waiting == 0
+    taken, _ = worker.submit(lambda: "next")
+    gate.set()
+    assert await taken == "next" and await running
+    await worker.close()

@@ -61,7 +61,7 @@ def test_damaged_index_files_are_rebuilt_from_sqlite_with_the_same_results(
         manifest["generation"] -= 1
         (index / "manifest.json").write_text(json.dumps(manifest))
 
-    with caplog.at_level(logging.WARNING, logger="retrieval.store.collection"):
+    with caplog.at_level(logging.INFO, logger="retrieval.store.collection"):
         reopened = make_engine(data_dir=engine.settings.data_dir)
         after = _answer_passages(reopened)
     assert after == before

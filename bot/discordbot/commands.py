@@ -17,11 +17,12 @@ from discord import app_commands
 
 from bot.discordbot import format as fmt
 from bot.discordbot.checks import RequestChecks, require_admin
-from bot.discordbot.dispatch import Dispatcher, Refusal
+from bot.discordbot.dispatch import DISCORD_REFUSED, Dispatcher, Refusal
+from bot.discordbot.faults import DISCORD_ERRORS, describe
 from bot.discordbot.feedback import AnswerFeedback
 from bot.discordbot.memory import ConversationMemory
-from bot.discordbot.split import MESSAGE_LIMIT, split_message
-from bot.discordbot.stream import NO_MENTIONS, InteractionReply
+from bot.discordbot.split import MESSAGE_LIMIT
+from bot.discordbot.stream import NO_MENTIONS
 from config import Settings
 from retrieval.engine import Engine
 from retrieval.errors import ArticlebotError, InputError
@@ -74,12 +75,14 @@ class SlashCommands:
         question = self.checks.question(question)
         collection = self.checks.collection_of(interaction.guild_id)
         await self.checks.target(collection, article)
+        reply = self.dispatcher.interaction_reply(interaction)
         accepted = self.dispatcher.enqueue(interaction.user.id, lambda on_token: self.engine.ask(
-            question, collection=collection, article=article, on_token=on_token))
+            question, collection=collection, article=article, on_token=on_token),
+            expires_at=reply.expires_at)
         await _defer(interaction, accepted.future)
-        reply = InteractionReply(interaction)
         delivered = await self.dispatcher.deliver(
-            reply, accepted, fmt.answer_text, context=f"/ask guild={interaction.guild_id}")
+            reply, accepted, fmt.answer_text,
+            context=f"/ask guild={interaction.guild_id}")
         if delivered.result is not None:
             self.memory.remember(delivered.message_ids, (),
                                  Turn(question, delivered.result.text), guild=interaction.guild_id)
@@ -93,12 +96,14 @@ class SlashCommands:
         """Summarise one article of this server."""
         collection = self.checks.collection_of(interaction.guild_id)
         await self.checks.target(collection, article, single=True)
+        reply = self.dispatcher.interaction_reply(interaction)
         accepted = self.dispatcher.enqueue(
             interaction.user.id, lambda on_token: self.engine.summarize(
-                article, collection=collection, length=length, on_token=on_token))
+                article, collection=collection, length=length, on_token=on_token),
+            expires_at=reply.expires_at)
         await _defer(interaction, accepted.future)
         delivered = await self.dispatcher.deliver(
-            InteractionReply(interaction), accepted, fmt.summary_text,
+            reply, accepted, fmt.summary_text,
             context=f"/summary guild={interaction.guild_id}")
         self.dispatcher.log_answer("summary", interaction.guild_id, accepted, delivered,
                                    article or "")
@@ -109,7 +114,7 @@ class SlashCommands:
         collection = self.checks.collection_of(interaction.guild_id)
         articles = await self.dispatcher.lookup(self.engine.list_articles, collection)
         where = "this server" if interaction.guild_id else "the shared collection"
-        await _respond(interaction, fmt.articles_text(articles, where))
+        await self.dispatcher.respond(interaction, fmt.articles_text(articles, where))
 
     @app_commands.describe(query="Words to look for", count="How many passages (1-10)")
     async def search(self, interaction: discord.Interaction, query: str,
@@ -121,7 +126,7 @@ class SlashCommands:
         passages = await self.dispatcher.run_search(
             self.engine.search, query, collection=self.checks.collection_of(interaction.guild_id),
             k=count)
-        await _respond(interaction, fmt.search_text(query, passages))
+        await self.dispatcher.respond(interaction, fmt.search_text(query, passages))
 
     @app_commands.guild_only()
     @app_commands.describe(file=f"A {SUPPORTED_TYPES} file", url="An http(s) link",
@@ -155,8 +160,7 @@ class SlashCommands:
                     self.engine.ingest_url, url.strip(), collection=collection, title=title,
                     added_by=added_by)
         dispatcher.metrics.count_ingest(result.status)
-        await interaction.edit_original_response(content=fmt.ingest_text(result),
-                                                 allowed_mentions=NO_MENTIONS)
+        await dispatcher.respond(interaction, fmt.ingest_text(result), private=True)
 
     @app_commands.guild_only()
     @app_commands.describe(article="The article to remove")
@@ -168,8 +172,7 @@ class SlashCommands:
         await interaction.response.defer(ephemeral=True)
         removed = await self.dispatcher.ingest(self.engine.remove, article,
                                                self.checks.collection_of(interaction.guild_id))
-        await interaction.edit_original_response(content=fmt.removed_text(removed),
-                                                 allowed_mentions=NO_MENTIONS)
+        await self.dispatcher.respond(interaction, fmt.removed_text(removed), private=True)
 
     async def article_choices(self, interaction: discord.Interaction,
                               current: str) -> list[app_commands.Choice[str]]:
@@ -196,6 +199,11 @@ class SlashCommands:
         cause = getattr(error, "original", error)
         if isinstance(cause, ArticlebotError):
             message = fmt.member_sentence(cause)
+        elif isinstance(cause, DISCORD_ERRORS):  # Discord's failure, not ours: no apology
+            log.warning("Discord refused a request of /%s (guild=%s: %s)",
+                        interaction.command.name if interaction.command else "?",
+                        interaction.guild_id, describe(cause))
+            message = DISCORD_REFUSED
         else:
             command = interaction.command.name if interaction.command else "?"
             log.error("command /%s failed (guild=%s user=%s)", command, interaction.guild_id,
@@ -233,13 +241,6 @@ async def _defer(interaction: discord.Interaction, job: asyncio.Future[Any]) -> 
     except discord.HTTPException:
         job.cancel()  # nobody will see the answer: free the queue slot
         raise
-
-
-async def _respond(interaction: discord.Interaction, text: str) -> None:
-    parts = split_message(text)
-    await interaction.edit_original_response(content=parts[0], allowed_mentions=NO_MENTIONS)
-    for part in parts[1:]:
-        await interaction.followup.send(part, allowed_mentions=NO_MENTIONS)
 
 
 async def _download(file: discord.Attachment) -> bytes:

@@ -18,7 +18,8 @@ import discord
 
 from bot.discordbot import format as fmt
 from bot.discordbot.checks import RequestChecks
-from bot.discordbot.dispatch import Dispatcher
+from bot.discordbot.dispatch import DISCORD_REFUSED, Dispatcher
+from bot.discordbot.faults import DISCORD_ERRORS, describe
 from bot.discordbot.feedback import AnswerFeedback
 from bot.discordbot.memory import ConversationMemory
 from bot.discordbot.stream import NO_MENTIONS, MessageReply
@@ -64,6 +65,11 @@ class Conversation:
             await self._answer(message, me)
         except ArticlebotError as exc:
             await _say(message, fmt.member_sentence(exc))
+        except DISCORD_ERRORS as exc:  # Discord's failure, not ours: no apology
+            log.warning("Discord refused a request while answering a message (guild=%s "
+                        "channel=%s: %s)", message.guild.id if message.guild else "dm",
+                        message.channel.id, describe(exc))
+            await _say(message, DISCORD_REFUSED)
         except Exception:
             log.exception("answering a message failed (guild=%s channel=%s)",
                           message.guild.id if message.guild else "dm", message.channel.id)

@@ -19,11 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import discord
+
 from bot.discordbot import format as fmt
+from bot.discordbot.delivery import FinalDelivery
 from bot.discordbot.guards import Cooldown
-from bot.discordbot.split import split_message
-from bot.discordbot.stream import Reply, ThrottledEditor
-from bot.discordbot.worker import LLMWorker, QueueFull, TokenStream
+from bot.discordbot.stream import InteractionReply, Reply, ThrottledEditor
+from bot.discordbot.worker import LLMWorker, QueueExpired, QueueFull, TokenStream
 from bot.metrics import Metrics
 from config import Settings
 from retrieval.errors import ArticlebotError
@@ -37,6 +39,8 @@ TokenCallback = Callable[[str], None]
 BUSY = "I'm busy answering other questions; try again in a moment."
 UPLOADS_BUSY = "Other uploads are waiting to be stored; try again in a minute."
 RESTARTING = "I'm restarting; please ask again in a minute."
+QUEUE_TOO_LONG = "The queue was too long for your question; please ask again."
+DISCORD_REFUSED = "Discord did not accept my reply; please try again."
 
 
 class Refusal(ArticlebotError):
@@ -56,12 +60,15 @@ class Accepted(Generic[T]):
 @dataclass
 class Delivered(Generic[T]):
     """What a delivered job showed: its result (``None`` when it failed), the ids of the
-    messages it filled and how long the first preview and the whole answer took."""
+    messages it filled, how long the first preview and the whole answer took, and whether
+    it went to the channel instead (``fell_back``) or nowhere (``lost``)."""
 
     result: T | None
     message_ids: list[int]
     first_edit_s: float | None
     total_s: float
+    fell_back: bool = False
+    lost: bool = False
 
 
 class Dispatcher:
@@ -76,6 +83,8 @@ class Dispatcher:
         self.cooldown = Cooldown(cfg.cooldown_s)
         self.search_cooldown = Cooldown(cfg.search_cooldown_s)
         self._edit_interval_s = cfg.edit_interval_s
+        self._lifetime_s = cfg.interaction_lifetime_s
+        self._queue_margin_s = cfg.queue_margin_s
         self._search_queue_size = cfg.search_queue_size
         self._upload_queue_size = cfg.upload_queue_size
         self._searches_pending = 0
@@ -162,8 +171,30 @@ class Dispatcher:
             return await self.run_ingest(fn, *args, **kwargs)
 
     # -- model jobs -------------------------------------------------------------------
-    def enqueue(self, user_id: int, call: Callable[[TokenCallback], T]) -> Accepted[T]:
-        """Queue a model call for ``user_id``, or refuse (cooldown, queue full)."""
+    def interaction_reply(self, interaction: discord.Interaction, *,
+                          private: bool = False) -> InteractionReply:
+        """Where a slash command's answer goes; its token lives ``interaction_lifetime_s``.
+        A ``private`` (ephemeral) reply is never posted in the channel instead."""
+        return InteractionReply(interaction, self._lifetime_s, private=private)
+
+    async def respond(self, interaction: discord.Interaction, text: str, *,
+                      private: bool = False) -> list[int]:
+        """Put a deferred command's final text in place, as an answer's is (retried, or
+        posted in the channel)."""
+        reply = self.interaction_reply(interaction, private=private)
+        final = FinalDelivery(reply, self._lifetime_s)
+        ids = await final.put(text)
+        if final.lost:
+            self.metrics.count_error("delivery")
+        return ids
+
+    def enqueue(self, user_id: int, call: Callable[[TokenCallback], T], *,
+                expires_at: float | None = None) -> Accepted[T]:
+        """Queue a model call for ``user_id``, or refuse (cooldown, queue full).
+
+        With ``expires_at`` (the reply's, for an interaction) the call must start at least
+        ``queue_margin_s`` before it; otherwise it is dropped while its note can still be
+        edited, and delivering it shows ``QUEUE_TOO_LONG``."""
         wait = self.cooldown.remaining(user_id)
         if wait > 0:
             raise Refusal(f"Please wait {math.ceil(wait)} s before asking again.")
@@ -174,8 +205,9 @@ class Dispatcher:
             return call(stream.push)
 
         queued_at = time.monotonic()
+        start_by = None if expires_at is None else expires_at - self._queue_margin_s
         try:
-            future, ahead = self.worker.submit(job)
+            future, ahead = self.worker.submit(job, start_by=start_by)
         except QueueFull:
             raise Refusal(BUSY) from None
         self.cooldown.hit(user_id)
@@ -186,11 +218,12 @@ class Dispatcher:
         self, reply: Reply, accepted: Accepted[T], render: Callable[[T], str], *, context: str
     ) -> Delivered[T]:
         """Stream the job's tokens into ``reply``, then show the final text (split at
-        2,000 characters) and return what was posted."""
+        2,000 characters; retried, or posted in the channel, when Discord refuses it) and
+        return what was posted."""
         self._track_current_task()
         editor = ThrottledEditor(reply.edit, self._edit_interval_s)
         if accepted.ahead:
-            await editor.show(fmt.queued(accepted.ahead))
+            await editor.try_show(fmt.queued(accepted.ahead))
         follower = asyncio.create_task(editor.follow(accepted.stream))
         result: T | None = None
         try:
@@ -198,6 +231,11 @@ class Dispatcher:
             text = render(result)
         except ArticlebotError as exc:
             text = fmt.member_sentence(exc)
+        except QueueExpired:
+            log.info("dropped a queued question before it ran: its interaction would expire "
+                     "first (%s)", context)
+            self.metrics.count_error("queue_expired")
+            text = QUEUE_TOO_LONG
         except QueueFull:
             text = RESTARTING
         except Exception:
@@ -206,12 +244,13 @@ class Dispatcher:
             text = fmt.APOLOGY
         finally:
             await editor.stop(follower)
-        parts = split_message(text) or ["…"]
-        ids = [await editor.show(parts[0])]
-        for part in parts[1:]:
-            ids.append(await reply.send(part))
+        final = FinalDelivery(reply, self._lifetime_s)
+        ids = await final.put(text, first=editor.show)
+        if final.lost:
+            self.metrics.count_error("delivery")
         first = None if editor.first_edit_at is None else editor.first_edit_at - accepted.queued_at
-        return Delivered(result, ids, first, time.monotonic() - accepted.queued_at)
+        return Delivered(result, ids, first, time.monotonic() - accepted.queued_at,
+                         final.fell_back, final.lost)
 
     def log_answer(self, kind: str, guild_id: int | None, accepted: Accepted[Any],
                    delivered: Delivered[Any], question: str) -> None:
@@ -223,9 +262,10 @@ class Dispatcher:
         started = accepted.stream.started_at
         log.info(
             "%s guild=%s queued_ahead=%d wait_s=%s first_edit_s=%s total_s=%.2f tokens=%d "
-            "abstained=%s", kind, guild_id or "dm", accepted.ahead,
+            "abstained=%s delivered=%s", kind, guild_id or "dm", accepted.ahead,
             "-" if started is None else f"{started - accepted.queued_at:.2f}",
             "-" if delivered.first_edit_s is None else f"{delivered.first_edit_s:.2f}",
             delivered.total_s, accepted.stream.tokens, "-" if abstained is None else abstained,
+            "lost" if delivered.lost else "channel" if delivered.fell_back else "edited",
         )
         log.debug("%s guild=%s question=%r", kind, guild_id or "dm", question)

@@ -21,6 +21,7 @@ import aiohttp
 import discord
 
 from bot.discordbot.client import ArticleBot, create_client
+from bot.discordbot.schedule import back_up_on_schedule
 from bot.metrics import start_http
 from config import Settings
 from retrieval.engine import Engine
@@ -123,7 +124,12 @@ async def serve(
             async with client, _metrics_http(settings, client):
                 await _login(client, token)
                 await asyncio.to_thread(engine.warm_up)  # models load before the first event
-                await _run_until(client, stop)
+                backups = asyncio.create_task(back_up_on_schedule(engine, settings),
+                                              name="backups")
+                try:
+                    await _run_until(client, stop)
+                finally:
+                    backups.cancel()
     finally:
         engine.close()
         log.info("stopped")

@@ -3,26 +3,41 @@
 A ``Reply`` is either an interaction's original response (slash commands) or a message the
 bot posts in a channel, thread or DM (mentions, replies). ``ThrottledEditor`` keeps its
 edits at least ``interval`` seconds apart, measured from the end of one edit request to the
-start of the next, so Discord also sees them that far apart.
+start of the next, so Discord also sees them that far apart. A preview Discord refuses is
+skipped, never fatal: after a 429 or a 5xx the editor waits as long as Discord asked (at
+least) and doubles its interval, showing only the latest text when it edits again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import discord
 
+from bot.discordbot.faults import DISCORD_ERRORS, describe, is_transient, retry_after
 from bot.discordbot.format import preview
 from bot.discordbot.worker import TokenStream
+
+log = logging.getLogger("articlebot.discord")
 
 NO_MENTIONS = discord.AllowedMentions.none()
 
 
+class NoFallback(Exception):
+    """The answer cannot be posted in the channel instead (no permission there)."""
+
+
 class Reply(Protocol):
+    # When edits stop working (``time.monotonic()``); None: they do not expire.
+    expires_at: float | None
+    # Put before the first message posted by ``fallback`` (who it is for).
+    fallback_lead: str
+
     async def edit(self, content: str) -> int:
         """Show ``content`` in the answer message (creating it if needed); its id."""
         ...
@@ -31,10 +46,21 @@ class Reply(Protocol):
         """Post one more message after the answer (overflow past 2,000 characters)."""
         ...
 
+    async def fallback(self, content: str) -> int:
+        """Post ``content`` as a new message in the channel, when the answer message can no
+        longer be edited; raise ``NoFallback`` where the bot may not post."""
+        ...
+
 
 class InteractionReply:
-    def __init__(self, interaction: discord.Interaction) -> None:
+    """A slash command's response; its token lives ``lifetime_s`` from the interaction."""
+
+    def __init__(self, interaction: discord.Interaction, lifetime_s: float, *,
+                 private: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
         self.interaction = interaction
+        self.private = private
+        self.expires_at: float | None = clock() - _age(interaction) + lifetime_s
+        self.fallback_lead = f"{interaction.user.mention} "
 
     async def edit(self, content: str) -> int:
         message = await self.interaction.edit_original_response(
@@ -48,6 +74,33 @@ class InteractionReply:
         )
         return message.id
 
+    async def fallback(self, content: str) -> int:
+        interaction = self.interaction
+        if self.private:
+            raise NoFallback("a private reply is not posted in the channel")
+        channel = interaction.channel
+        if channel is None or not isinstance(channel, discord.abc.Messageable):
+            raise NoFallback("the interaction has no channel")
+        if interaction.guild_id is not None:
+            perms = interaction.app_permissions
+            in_thread = isinstance(channel, discord.Thread) or getattr(channel, "type", None) in (
+                discord.ChannelType.public_thread, discord.ChannelType.private_thread)
+            allowed = perms.send_messages_in_threads if in_thread else perms.send_messages
+            if not (allowed and perms.view_channel):
+                raise NoFallback(f"no permission to post in channel {interaction.channel_id}")
+        # Only the member who asked may be pinged: the answer quotes articles.
+        mention = discord.AllowedMentions(everyone=False, roles=False, replied_user=False,
+                                          users=[interaction.user])
+        message = await channel.send(content, allowed_mentions=mention)
+        return message.id
+
+
+def _age(interaction: discord.Interaction) -> float:
+    """Seconds since Discord created the interaction; a skewed clock counts for at most the
+    3 s in which an interaction must be acknowledged."""
+    age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+    return min(max(age, 0.0), 3.0)
+
 
 class MessageReply:
     """The bot's answer to a message: posted by the first edit, then edited in place."""
@@ -58,6 +111,8 @@ class MessageReply:
         self.channel = channel
         self.reference = reference
         self.message: discord.Message | None = None
+        self.expires_at: float | None = None
+        self.fallback_lead = ""
 
     async def edit(self, content: str) -> int:
         if self.message is None:
@@ -75,7 +130,13 @@ class MessageReply:
         message = await self.channel.send(content, allowed_mentions=NO_MENTIONS)
         return message.id
 
+    async def fallback(self, content: str) -> int:
+        """The answer message could not be edited: a new one, replying to the question."""
+        self.message = None
+        return await self.edit(content)
 
+
+MAX_INTERVAL_S = 10.0
 FIRST_PREVIEW_DELAY_S = 0.3
 
 
@@ -101,18 +162,23 @@ class ThrottledEditor:
         self._lock = asyncio.Lock()
         self._sending = False
         self._stopping = False
+        self._not_before = float("-inf")
+        self._previews_off = False
         self.edits = 0
+        self.skipped = 0  # previews Discord refused
         self.first_edit_at: float | None = None
 
-    async def show(self, content: str) -> int:
-        """Edit now, or as soon as the interval since the previous edit has passed."""
+    async def show(self, content: str,
+                   edit: Callable[[str], Awaitable[int]] | None = None) -> int:
+        """Edit (with ``edit``, default the editor's own) now, or as soon as the interval
+        since the previous edit and any wait Discord asked for have passed."""
         async with self._lock:
-            delay = self._last_done + self.interval - self._clock()
+            delay = max(self._last_done + self.interval, self._not_before) - self._clock()
             if delay > 0:
                 await asyncio.sleep(delay)
             self._sending = True
             try:
-                message_id = await self._edit(content)
+                message_id = await (edit or self._edit)(content)
             finally:
                 self._sending = False
                 self._last_done = self._clock()
@@ -129,9 +195,26 @@ class ThrottledEditor:
             if not shown and self.first_delay > 0:
                 await asyncio.sleep(self.first_delay)  # cancelled by stop() if done by then
                 text = stream.text
-            if text.strip() and text != shown and not self._stopping:
-                await self.show(preview(text))
+            wanted = text.strip() and text != shown and not self._previews_off
+            if wanted and not self._stopping and await self.try_show(preview(text)):
                 shown = text
+
+    async def try_show(self, content: str) -> bool:
+        """``show`` for what may be skipped (previews, the queue note): Discord refusing it
+        slows the editor down (or, for good, stops it) instead of failing the answer."""
+        try:
+            await self.show(content)
+        except DISCORD_ERRORS as exc:
+            self.skipped += 1
+            if not is_transient(exc):
+                self._previews_off = True  # e.g. the token is gone: the final delivery copes
+            else:
+                self.interval = min(self.interval * 2, max(MAX_INTERVAL_S, self.interval))
+                self._not_before = self._clock() + max(retry_after(exc), self.interval)
+            log.info("Discord refused a preview edit (%s); next edit in %.1f s at the earliest",
+                     describe(exc), max(0.0, self._not_before - self._clock()))
+            return False
+        return True
 
     async def stop(self, follower: asyncio.Task[None]) -> None:
         """End ``follow``: cancel it while it waits, but never in the middle of a request."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,49 +28,92 @@ class QueueFull(Exception):
     """Every queue slot is taken."""
 
 
-@dataclass
+class QueueExpired(Exception):
+    """The job's turn did not come before its ``start_by`` deadline (its interaction would
+    expire before the answer could be delivered): it was dropped and its slot freed."""
+
+
+@dataclass(eq=False)
 class _Job(Generic[T]):
     call: Callable[[], T]
     future: asyncio.Future[T]
+    timer: asyncio.TimerHandle | None = None
 
 
 class LLMWorker:
     def __init__(self, queue_size: int) -> None:
         self.queue_size = queue_size
-        self._queue: asyncio.Queue[_Job[Any] | None] = asyncio.Queue(maxsize=queue_size)
+        self._waiting: deque[_Job[Any]] = deque()
+        self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="articlebot-llm")
         self._running = False
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self.expired = 0  # jobs dropped at their deadline, for the log and tests
 
     @property
     def pending(self) -> int:
         """Jobs waiting or running."""
-        return self._queue.qsize() + (1 if self._running else 0)
+        return len(self._waiting) + (1 if self._running else 0)
+
+    @property
+    def waiting(self) -> int:
+        """Jobs whose turn has not come yet."""
+        return len(self._waiting)
 
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="llm-worker")
 
-    def submit(self, call: Callable[[], T]) -> tuple[asyncio.Future[T], int]:
-        """Queue ``call``; return its future and how many jobs are ahead of it."""
+    def submit(
+        self, call: Callable[[], T], *, start_by: float | None = None
+    ) -> tuple[asyncio.Future[T], int]:
+        """Queue ``call``; return its future and how many jobs are ahead of it.
+
+        ``start_by`` (``time.monotonic()`` seconds): if the job has not started by then it is
+        taken out of the queue and its future fails with ``QueueExpired``. A cancelled
+        future (its interaction was abandoned) frees its slot at once."""
         if self._closed:
             raise QueueFull("the bot is shutting down")
+        if len(self._waiting) >= self.queue_size:
+            raise QueueFull(f"{self.queue_size} questions are already waiting")
         ahead = self.pending
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        job: _Job[T] = _Job(call, loop.create_future())
+        if start_by is not None:
+            job.timer = loop.call_later(max(0.0, start_by - time.monotonic()), self._expire, job)
+        job.future.add_done_callback(lambda _: self._withdraw(job))
+        self._waiting.append(job)
+        self._wake.set()
+        return job.future, ahead
+
+    def _withdraw(self, job: _Job[Any]) -> bool:
+        """Take a job that has not started out of the queue; False if it was not there."""
+        if job.timer is not None:
+            job.timer.cancel()
         try:
-            self._queue.put_nowait(_Job(call, future))
-        except asyncio.QueueFull:
-            raise QueueFull(f"{self.queue_size} questions are already waiting") from None
-        return future, ahead
+            self._waiting.remove(job)
+        except ValueError:
+            return False
+        return True
+
+    def _expire(self, job: _Job[Any]) -> None:
+        if self._withdraw(job) and not job.future.done():
+            self.expired += 1
+            job.future.set_exception(QueueExpired("its interaction would expire first"))
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            job = await self._queue.get()
-            if job is None:  # close(): no more jobs
-                return
-            if job.future.cancelled():  # its interaction was abandoned while it waited
+            while not self._waiting:
+                if self._closed:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+            job = self._waiting.popleft()
+            if job.timer is not None:
+                job.timer.cancel()
+            if job.future.done():  # cancelled or expired while it waited
                 continue
             self._running = True
             try:
@@ -92,12 +137,14 @@ class LLMWorker:
         if self._closed:
             return
         self._closed = True
-        while not self._queue.empty():
-            job = self._queue.get_nowait()
-            if job is not None and not job.future.done():
+        while self._waiting:
+            job = self._waiting.popleft()
+            if job.timer is not None:
+                job.timer.cancel()
+            if not job.future.done():
                 job.future.set_exception(QueueFull("the bot is shutting down"))
+        self._wake.set()
         if self._task is not None:
-            self._queue.put_nowait(None)
             try:
                 await asyncio.wait_for(self._task, timeout)
             except asyncio.TimeoutError:

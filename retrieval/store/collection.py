@@ -15,6 +15,7 @@ catch up with SQLite, and readers reload when SQLite's generation moved without 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -29,8 +30,15 @@ import numpy as np
 
 from retrieval.errors import InputError, StorageError
 from retrieval.store import filelock
-from retrieval.store.indexes import DenseIndex, SparseIndex, load_indexes, save_indexes
-from retrieval.store.sqlite import Store, storage_sentence
+from retrieval.store.faults import DamagedDatabase, FaultLog, emptied_sentence, storage_sentence
+from retrieval.store.indexes import (
+    DenseIndex,
+    SparseIndex,
+    indexed_chunks,
+    load_indexes,
+    save_indexes,
+)
+from retrieval.store.sqlite import Store
 from retrieval.types import ArticleInfo
 
 log = logging.getLogger(__name__)
@@ -51,6 +59,21 @@ def check_collection_name(name: str) -> str:
     return name
 
 
+def refuse_emptied(directory: Path, name: str, faults: FaultLog) -> None:
+    """A database that is missing or empty while the collection's index says it held
+    passages is refused (``DamagedDatabase``): re-creating it would silently empty the
+    collection, and the next index save would delete the last evidence of what it held."""
+    path = directory / STORE_FILE
+    if path.is_file() and path.stat().st_size > 0:
+        return
+    held = indexed_chunks(directory / INDEX_DIR)
+    if held is None:
+        return
+    faults.error(path, f"missing or empty, but its index held {held} passages; restore a "
+                       f"backup with `articlebot restore {name}`")
+    raise DamagedDatabase(emptied_sentence(name, held))
+
+
 @dataclass(frozen=True)
 class IndexView:
     """Both indexes as of one SQLite generation. Never changed after it is published."""
@@ -62,14 +85,19 @@ class IndexView:
 
 class Collection:
     def __init__(self, directory: Path, name: str, dimension: int, *,
-                 lock_timeout_s: float = 30.0):
+                 lock_timeout_s: float = 30.0, faults: FaultLog | None = None):
+        """Opens the database (refusing one that was emptied, see ``refuse_emptied``) and
+        the indexes; a damaged database raises ``DamagedDatabase``."""
         self.name = check_collection_name(name)
         self.directory = directory
         self.dimension = dimension
         self.lock_timeout_s = lock_timeout_s
+        faults = faults or FaultLog()
         # A new database is set up by one process at a time (see ``retrieval.store.sqlite``).
-        self.store = Store(directory / STORE_FILE, setup_lock=lambda: filelock.exclusive(
-            directory / LOCK_FILE, lock_timeout_s))
+        self.store = Store(directory / STORE_FILE, name=self.name, faults=faults,
+                           setup_lock=lambda: filelock.exclusive(directory / LOCK_FILE,
+                                                                 lock_timeout_s),
+                           guard=lambda: refuse_emptied(directory, self.name, faults))
         self.last_used = time.monotonic()
         self._lock = threading.RLock()  # guards the fields below; never held while searching
         self._write_mutex = threading.RLock()  # one writer (or batch) in this process
@@ -80,8 +108,12 @@ class Collection:
         self._work: DenseIndex | None = None  # a writer's copy, not yet published
         self._work_generation = -1  # the SQLite generation the newest local state reflects
         self._sparse_dirty = False
-        with self._write_mutex, self._lock:
-            self._reload()
+        try:
+            with self._write_mutex, self._lock:
+                self._reload()
+        except BaseException:
+            self.store.close()
+            raise
 
     # -- the file lock ------------------------------------------------------------------
     @contextmanager
@@ -121,7 +153,8 @@ class Collection:
         if isinstance(loaded, tuple):
             return IndexView(generation, *loaded)
         if len(ids) or generation:
-            log.warning("collection %s: rebuilding indexes from SQLite: %s", self.name, loaded)
+            # INFO: the rebuild repairs it; the terminal shows answers and errors only.
+            log.info("collection %s: rebuilding indexes from SQLite: %s", self.name, loaded)
         view = self._build()
         self._save(view)
         return view
@@ -153,8 +186,10 @@ class Collection:
         try:
             save_indexes(self.directory / INDEX_DIR, view.generation, view.dense, view.sparse)
         except OSError as exc:
-            # SQLite holds the data; the indexes will be rebuilt on the next start.
-            log.error("collection %s: could not save indexes: %s", self.name, exc)
+            # SQLite holds the data; the indexes will be rebuilt on the next start. INFO: on
+            # a full disk every command meets it, and the terminal shows answers only.
+            log.info("collection %s: indexes kept in memory only (could not save them: %s)",
+                     self.name, exc)
 
     # -- changes ------------------------------------------------------------------------
     @contextmanager
@@ -231,14 +266,17 @@ class Collection:
 
     def check_writable(self) -> None:
         if self.store.read_only:
-            raise StorageError("The data directory is not writable; nothing was stored.")
+            raise StorageError(self.store.refusal)
         # Unique per process and thread: two writers must not remove each other's probe.
         probe = self.directory / f".write-probe-{os.getpid()}-{threading.get_ident()}"
         try:
             probe.write_bytes(b"ok")
-            probe.unlink()
         except OSError as exc:
             raise StorageError(storage_sentence(exc)) from exc
+        finally:
+            # A write that failed half-way (a full disk) has still created the file.
+            with contextlib.suppress(OSError):
+                probe.unlink(missing_ok=True)
 
     # -- reading ------------------------------------------------------------------------
     def view(self) -> IndexView:

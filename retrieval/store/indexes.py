@@ -249,6 +249,29 @@ def _remove_stale(directory: Path, keep: set[str]) -> None:
                 entry.unlink(missing_ok=True)
 
 
+def indexed_chunks(directory: Path) -> int | None:
+    """How many chunks the saved index says the collection held: None when it says none (or
+    there is no index), -1 when index files exist but the manifest cannot be read."""
+    try:
+        chunks = json.loads((directory / MANIFEST).read_text()).get("chunks")
+    except FileNotFoundError:
+        found = directory.is_dir() and any(
+            entry.name.startswith(("dense-", "bm25-")) for entry in directory.iterdir())
+        return -1 if found else None
+    except (OSError, ValueError, AttributeError):
+        return -1
+    return chunks if isinstance(chunks, int) and chunks > 0 else None
+
+
+def manifest_generation(directory: Path) -> int:
+    """The SQLite generation the saved index reflects (0 without a readable manifest)."""
+    try:
+        generation = json.loads((directory / MANIFEST).read_text()).get("generation")
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return generation if isinstance(generation, int) else 0
+
+
 def load_indexes(
     directory: Path, generation: int, chunk_ids: np.ndarray
 ) -> tuple[DenseIndex, SparseIndex] | str:

@@ -9,7 +9,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from config import Settings
-from retrieval.store.collection import STORE_FILE, Collection, check_collection_name
+from retrieval.store.collection import (
+    INDEX_DIR,
+    STORE_FILE,
+    Collection,
+    check_collection_name,
+)
+from retrieval.store.faults import FaultLog, can_create
+from retrieval.store.indexes import indexed_chunks
 from retrieval.types import DataDir
 
 log = logging.getLogger(__name__)
@@ -27,6 +34,7 @@ class OpenCollections:
         # Least recently used first (see ``_evict_idle``).
         self._collections: OrderedDict[str, Collection] = OrderedDict()
         self._lock = threading.RLock()
+        self.faults = FaultLog()  # a damaged collection is logged once, not at every question
 
     def __len__(self) -> int:
         return len(self._collections)
@@ -37,8 +45,10 @@ class OpenCollections:
         with self._lock:
             found = self._collections.get(name)
             if found is None:
-                found = Collection(self._data.collection(name), name, self._dimension(),
+                directory = self._data.collection(name)
+                found = Collection(directory, name, self._dimension(), faults=self.faults,
                                    lock_timeout_s=self.settings.storage.lock_timeout_s)
+                self.faults.forget(directory / STORE_FILE)
                 self._collections[name] = found
                 self._on_open(found)
             self._collections.move_to_end(name)
@@ -47,14 +57,25 @@ class OpenCollections:
 
     def existing(self, name: str | None) -> Collection | None:
         """The collection if it exists; reading a server's empty knowledge (a member's
-        /articles or autocomplete) must not create its files."""
+        /articles or autocomplete) must not create its files. One whose index remains but
+        whose database is gone exists (and is refused when opened: no silent empties). The
+        default collection is created on first use, unless the volume is read-only."""
         name = check_collection_name(name or self.settings.default_collection)
         directory = self._data.collection(name)
         with self._lock:
-            if name in self._collections or name == self.settings.default_collection or \
-                    (directory / STORE_FILE).is_file():
+            if name in self._collections or (directory / STORE_FILE).is_file() or \
+                    indexed_chunks(directory / INDEX_DIR) is not None:
+                return self.get(name)
+            if name == self.settings.default_collection and can_create(directory):
                 return self.get(name)
         return None
+
+    def close_one(self, name: str) -> None:
+        """Close one collection (before its database is restored underneath it)."""
+        with self._lock:
+            found = self._collections.pop(name, None)
+            if found is not None:
+                found.close()
 
     def close(self) -> None:
         with self._lock:

@@ -12,9 +12,7 @@ otherwise), whatever the busy timeout. Once set up, connections only wait their 
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +25,16 @@ from typing import Any
 import numpy as np
 
 from retrieval.errors import StorageError
+from retrieval.store.faults import (
+    FaultLog,
+    can_create,
+    disk_full,
+    file_identity,
+    is_corruption,
+    open_read_only,
+    storage_sentence,
+    translate,
+)
 from retrieval.store.schema import is_set_up, set_up
 from retrieval.types import ArticleInfo, Chunk
 
@@ -34,6 +42,10 @@ log = logging.getLogger(__name__)
 
 # Another process may hold the write lock for a moment (``articlebot ingest``).
 BUSY_TIMEOUT_S = 30.0
+
+__all__ = ["BUSY_TIMEOUT_S", "Store", "StoredChunk", "storage_sentence", "title_key"]
+
+
 @dataclass(frozen=True)
 class StoredChunk:
     id: int
@@ -44,24 +56,6 @@ class StoredChunk:
     start: int
     end: int
     text: str
-
-
-def _on_read_only_fs(path: Path) -> bool:
-    try:
-        return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
-
-
-def storage_sentence(exc: sqlite3.Error | OSError) -> str:
-    """One sentence for a failed write, the same whether SQLite or a plain file hit it."""
-    code = exc.errno if isinstance(exc, OSError) else None
-    text = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
-    if code == errno.ENOSPC or "full" in text:
-        return "The disk holding the data directory is full; nothing was stored."
-    if code in (errno.EROFS, errno.EACCES, errno.EPERM) or "readonly" in text:
-        return "The data directory is not writable; nothing was stored."
-    return f"Could not write to the data directory ({text}); nothing was stored."
 
 
 def title_key(title: str) -> str:
@@ -76,18 +70,28 @@ class Store:
     """One collection's SQLite database. Methods are thread-safe (one connection, one lock)."""
 
     def __init__(self, path: Path, *,
-                 setup_lock: Callable[[], AbstractContextManager[object]] = nullcontext):
+                 setup_lock: Callable[[], AbstractContextManager[object]] = nullcontext,
+                 name: str | None = None, faults: FaultLog | None = None,
+                 guard: Callable[[], None] = lambda: None):
         """``setup_lock`` excludes every other process (and Store) setting up the same file
-        (the collection's writer lock); it is taken only while the database is not set up."""
+        (the collection's writer lock); it is taken only while the database is not set up.
+        ``name`` is the collection's, for error sentences; ``faults`` logs each fault once;
+        ``guard`` runs before every (re)open and may refuse it (an emptied database)."""
         self.path = path
+        self.name = name or path.parent.name
         self.read_only = False
+        self.refusal = ""  # why writes are refused, when ``read_only``
+        self.faults = faults or FaultLog()
         self._setup_lock = setup_lock
+        self._guard = guard
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self._identity: tuple[int, int] | None = None
         self._connect()
 
     def _connect(self) -> sqlite3.Connection:
         path = self.path
+        self._guard()
         db: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,17 +106,34 @@ class Store:
         except (OSError, sqlite3.Error) as exc:
             if db is not None:
                 db.close()
-            writable = os.access(path.parent, os.W_OK | os.X_OK) and not _on_read_only_fs(path)
-            if writable or not path.is_file():
+            if isinstance(exc, sqlite3.Error) and is_corruption(exc):
+                raise self._failed(exc, writing=False) from exc
+            full = disk_full(path.parent)
+            if can_create(path.parent) and not (full and path.is_file()):
                 # The path goes to the log; members only ever see the sentence.
-                log.error("could not open the database at %s: %s", path, exc)
-                raise StorageError(f"Could not open a collection's database ({exc}).") from exc
-            # A read-only volume still serves answers; writes are refused in one sentence.
-            db = sqlite3.connect(f"file:{path}?immutable=1", uri=True,
-                                 check_same_thread=False, isolation_level=None)
+                self.faults.error(path, f"could not open ({exc})")
+                raise StorageError(f"Could not open the database of collection {self.name} "
+                                   f"({exc}).") from exc
+            if not path.is_file():  # a new collection on a read-only volume
+                raise StorageError("The data directory is not writable; nothing was stored.") \
+                    from exc
+            # A read-only volume (or a full disk, where SQLite cannot create its shared-memory
+            # file) still serves answers; writes are refused in one sentence.
+            db = open_read_only(path, self.name, self.faults)
             self.read_only = True
-        self._conn = db
+            self.refusal = ("The disk holding the data directory is full; nothing was stored."
+                            if full else "The data directory is not writable; nothing was stored.")
+        self._conn, self._identity = db, file_identity(path)
         return db
+
+    def _failed(self, exc: sqlite3.Error, *, writing: bool) -> StorageError:
+        """The sentence for ``exc``; a damaged database's connection is closed, so that the
+        next use reopens the file (a restored one, say)."""
+        error = translate(exc, name=self.name, path=self.path, writing=writing,
+                          faults=self.faults)
+        if is_corruption(exc):
+            self.close()
+        return error
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -146,7 +167,7 @@ class Store:
                         self._db.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
-                raise StorageError(storage_sentence(exc)) from exc
+                raise self._failed(exc, writing=True) from exc
 
     @contextmanager
     def _plain_write(self) -> Iterator[sqlite3.Connection]:
@@ -155,15 +176,30 @@ class Store:
             try:
                 yield self._db
             except sqlite3.Error as exc:
-                raise StorageError(storage_sentence(exc)) from exc
+                raise self._failed(exc, writing=True) from exc
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """Reads; an SQLite error becomes one sentence naming the collection."""
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise self._failed(exc, writing=False) from exc
 
     # -- meta ---------------------------------------------------------------------------
     def generation(self) -> int:
+        """The change counter; asked before every search, so it also notices a database file
+        replaced underneath (``articlebot restore``) and reopens it."""
+        with self._lock:
+            now = file_identity(self.path)
+            if self._conn is not None and now is not None and now != self._identity:
+                self.close()
         return int(self.get_meta("generation") or 0)
 
     def get_meta(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        with self._reading() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
@@ -181,8 +217,8 @@ class Store:
     )
 
     def _articles(self, where: str = "", params: Sequence[object] = ()) -> list[ArticleInfo]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 f"SELECT {self._ARTICLE_COLUMNS} FROM articles a {where} ORDER BY a.id", params
             ).fetchall()
         return [ArticleInfo(*row) for row in rows]
@@ -210,8 +246,8 @@ class Store:
         return found[0] if found else None
 
     def article_text(self, article_id: int) -> str:
-        with self._lock:
-            row = self._db.execute("SELECT text FROM articles WHERE id = ?", (article_id,))
+        with self._reading() as db:
+            row = db.execute("SELECT text FROM articles WHERE id = ?", (article_id,))
             found = row.fetchone()
         return "" if found is None else str(found[0])
 
@@ -270,8 +306,8 @@ class Store:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT c.id, c.article_id, a.title, c.seq, c.paragraph, c.start, c.end, c.text "
                 f"FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id IN ({marks})",
                 [int(i) for i in ids],
@@ -279,8 +315,8 @@ class Store:
         return {row[0]: StoredChunk(*row) for row in rows}
 
     def chunks_of_article(self, article_id: int) -> list[StoredChunk]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT c.id, c.article_id, a.title, c.seq, c.paragraph, c.start, c.end, c.text "
                 "FROM chunks c JOIN articles a ON a.id = c.article_id "
                 "WHERE c.article_id = ? ORDER BY c.seq",
@@ -289,8 +325,8 @@ class Store:
         return [StoredChunk(*row) for row in rows]
 
     def chunk_ids_of_article(self, article_id: int) -> list[int]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 "SELECT id FROM chunks WHERE article_id = ? ORDER BY seq", (article_id,))
             return [int(r[0]) for r in rows]
 
@@ -305,8 +341,8 @@ class Store:
 
     def chunk_ids(self) -> np.ndarray:
         """Every chunk id (int64), sorted."""
-        with self._lock:
-            rows = self._db.execute("SELECT id FROM chunks ORDER BY id").fetchall()
+        with self._reading() as db:
+            rows = db.execute("SELECT id FROM chunks ORDER BY id").fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def chunk_texts(self) -> tuple[np.ndarray, list[str]]:
@@ -318,21 +354,21 @@ class Store:
     def _chunk_rows(self, columns: str) -> tuple[np.ndarray, list[Any]]:
         """Every chunk's id (int64) and ``columns`` of it and its article, in id order, in
         one statement."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._reading() as db:
+            rows = db.execute(
                 f"SELECT c.id, {columns} FROM chunks c "
                 "JOIN articles a ON a.id = c.article_id ORDER BY c.id"
             ).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)), rows
 
     def chunk_count(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+        with self._reading() as db:
+            return int(db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
 
     # -- summaries ----------------------------------------------------------------------
     def cached_summary(self, content_hash: str, length: str, model: str) -> str | None:
-        with self._lock:
-            row = self._db.execute(
+        with self._reading() as db:
+            row = db.execute(
                 "SELECT text FROM summaries WHERE content_hash = ? AND length = ? AND model = ?",
                 (content_hash, length, model),
             ).fetchone()
