@@ -76,8 +76,6 @@ async def test_feedback_down_with_reason_then_up_after_restart_shows_in_unanswer
         assert await _private(up) == "Thanks: your 👍 is recorded."
         again = await fake.component(home, cat, answer_id, buttons["👍"])
         assert await _private(again) == "You already gave this answer a 👍."
-        gone = await fake.component(home, cat, answer_id, "articlebot:vote:up:999999")
-        assert "no longer in this server's question log" in await _private(gone)
 
         unanswered = await _private(await fake.slash(home, ada, "insight unanswered"))
         assert unanswered.splitlines() == [
@@ -138,6 +136,9 @@ async def test_feedback_log_off_stores_nothing_and_shows_no_buttons(
         forget = await _private(await fake.slash(home, ada, "insight forget"))
         assert forget == "Erased 1 logged question and their votes."
         assert is_one_sentence(forget) and engine.feedback.count(collection) == 0
+        # A vote on an answer whose entry was erased (or expired) is told so, privately.
+        gone = await fake.component(home, bob, int(buttoned["id"]), _buttons(buttoned)["👍"])
+        assert "no longer in this server's question log" in await _private(gone)
 
 
 def test_unanswered_and_stats_from_the_cli_list_abstained_questions(

@@ -81,13 +81,12 @@ class SlashCommands:
             expires_at=reply.expires_at)
         await _defer(interaction, accepted.future)
         delivered = await self.dispatcher.deliver(
-            reply, accepted, fmt.answer_text,
-            context=f"/ask guild={interaction.guild_id}")
+            reply, accepted, fmt.answer_text, context=f"/ask guild={interaction.guild_id}",
+            attach=self.feedback.buttons(question, interaction.guild_id))
         if delivered.result is not None:
             self.memory.remember(delivered.message_ids, (),
                                  Turn(question, delivered.result.text), guild=interaction.guild_id)
         self.dispatcher.log_answer("ask", interaction.guild_id, accepted, delivered, question)
-        await self.feedback.after_answer(reply, delivered, question, interaction.guild_id)
 
     @app_commands.describe(article="The article to summarise (optional if there is one)",
                            length="short (default) or long")

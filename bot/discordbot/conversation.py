@@ -114,13 +114,13 @@ class Conversation:
         await _typing(reply.channel)
         delivered = await self.dispatcher.deliver(
             reply, accepted, fmt.answer_text,
-            context=f"message guild={guild_id} channel={channel.id}")
+            context=f"message guild={guild_id} channel={channel.id}",
+            attach=self.feedback.buttons(question, guild_id))
         if delivered.result is not None:
             keys = [*delivered.message_ids, *([conversation] if conversation else [])]
             self.memory.remember(keys, history, Turn(question, delivered.result.text),
                                  guild=guild_id)
         self.dispatcher.log_answer("mention", guild_id, accepted, delivered, question)
-        await self.feedback.after_answer(reply, delivered, question, guild_id)
 
 
 async def _say(message: discord.Message, text: str) -> None:

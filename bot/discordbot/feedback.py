@@ -1,8 +1,9 @@
 """👍/👎 under every answer in a server, and the optional reason after a 👎.
 
-After an answer (slash command, mention, thread follow-up, reply) is delivered, it is written
-to the server's question log (``Engine.feedback``; nothing when the log is off, and nothing in
-DMs) and its last message gets two buttons whose custom ids carry the log entry's id. They are
+When an answer (slash command, mention, thread follow-up, reply) is ready, it is written to
+the server's question log (``Engine.feedback``; nothing when the log is off, and nothing in
+DMs) and its last message is delivered with two buttons whose custom ids carry the log
+entry's id. They are
 ``DynamicItem``s registered on the client: no view object is kept per message, they never time
 out, and a click on an answer posted before a restart is routed by its custom id alone. A vote
 is one per member per answer (changeable); a 👎 opens a modal for an optional reason of at most
@@ -17,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
-from bot.discordbot.dispatch import Delivered, Dispatcher
+from bot.discordbot.dispatch import Attach, Dispatcher
 from bot.discordbot.guards import collection_for
-from bot.discordbot.stream import NO_MENTIONS, InteractionReply, MessageReply, Reply
+from bot.discordbot.stream import NO_MENTIONS
 from config import Settings
 from retrieval.engine import Engine
 from retrieval.errors import ArticlebotError
@@ -110,27 +111,32 @@ class AnswerFeedback:
     def _collection(self, guild_id: int | None) -> str:
         return collection_for(guild_id, self.settings.default_collection)
 
-    # -- after an answer ----------------------------------------------------------------
-    async def after_answer(self, reply: Reply, delivered: Delivered[Any], question: str,
-                           guild_id: int | None) -> int | None:
-        """Log the answer and add the buttons to its last message; the entry id, or None
-        (a DM, a failed answer, the log off). A failure here never reaches the member."""
-        answer = delivered.result
-        if guild_id is None or not isinstance(answer, Answer) or not delivered.message_ids:
+    # -- with an answer ---------------------------------------------------------------
+    def buttons(self, question: str, guild_id: int | None) -> Attach[Any] | None:
+        """For ``Dispatcher.deliver``: log the answer and give the buttons its last message
+        gets (in the same request as the final text); None in DMs."""
+        if guild_id is None:
+            return None
+
+        async def attach(result: Any, seconds: float) -> discord.ui.View | None:
+            entry = await self.record(question, result, guild_id, seconds)
+            return None if entry is None else vote_view(entry)
+
+        return attach
+
+    async def record(self, question: str, answer: Any, guild_id: int,
+                     seconds: float) -> int | None:
+        """The answer's log entry, or None (not an answer, the log off, or the log failing:
+        that never reaches the member)."""
+        if not isinstance(answer, Answer):
             return None
         try:
-            entry = await self.dispatcher.lookup(
+            return await self.dispatcher.lookup(
                 self.engine.feedback.record, question, answer,
-                collection=self._collection(guild_id), latency_s=delivered.total_s)
+                collection=self._collection(guild_id), latency_s=seconds)
         except Exception:
             log.warning("could not log an answer (guild=%s)", guild_id, exc_info=True)
             return None
-        if entry is not None:
-            try:
-                await _show_buttons(reply, delivered.message_ids, vote_view(entry))
-            except discord.HTTPException as exc:  # deleted meanwhile, or no permission
-                log.info("no vote buttons on answer %s (%s)", entry, exc)
-        return entry
 
     # -- clicks ---------------------------------------------------------------------------
     async def vote(self, interaction: discord.Interaction[Any], entry_id: int, up: bool) -> None:
@@ -174,19 +180,6 @@ class AnswerFeedback:
             self.metrics.count_vote_reason()
         await _ack(interaction, "Thanks: your 👎 and its reason are recorded." if kept
                    else MISSING)
-
-
-async def _show_buttons(reply: Reply, message_ids: list[int], view: discord.ui.View) -> None:
-    """The buttons go under the answer's last message (the answer may span several)."""
-    last = message_ids[-1]
-    if isinstance(reply, InteractionReply):
-        if len(message_ids) == 1:
-            await reply.interaction.edit_original_response(view=view)
-        else:
-            await reply.interaction.followup.edit_message(last, view=view)
-    elif isinstance(reply, MessageReply):
-        channel: Any = reply.channel
-        await channel.get_partial_message(last).edit(view=view)
 
 
 async def _ack(interaction: discord.Interaction[Any], text: str) -> None:
