@@ -157,14 +157,19 @@ def test_stats_percentiles_interpolate_and_grouping_is_greedy() -> None:
 def test_unanswered_groups_paraphrases_by_meaning_with_the_real_embedder(
     make_engine: Callable[..., Engine],
 ) -> None:
-    """all-MiniLM-L6-v2 and ``log.group_similarity``: paraphrases join, neighbours do not."""
+    """all-MiniLM-L6-v2 and ``log.group_similarity``: paraphrases join, neighbours do not.
+
+    Measured here: paraphrases 0.73-0.92, different questions on the same article up to
+    0.66. A rewording that shares few words ("In which city do the negotiations happen?"
+    against "Where are the trade talks being held?", 0.59) stays a group of its own: the
+    embedder does not tell it from "Who negotiates trade for China?" (0.58) either."""
     engine = make_engine()
     feedback = engine.feedback
     families = [
         ["Who is China's lead trade negotiator?", "Who negotiates trade for China?",
          "Which official leads China's trade negotiations?"],
-        ["Where will the talks take place?", "Where are the trade talks being held?",
-         "In which city do the negotiations happen?"],
+        ["Where will the trade talks take place?", "Where are the trade talks being held?",
+         "Where are the talks happening?"],
         ["What tariffs did the US impose on China?", "How high are the American tariffs on "
          "Chinese goods?"],
         ["Who is the US Treasury Secretary?"],
