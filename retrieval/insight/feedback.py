@@ -20,7 +20,7 @@ from config import Settings
 from retrieval.insight.figures import export_csv, period_stats, unanswered
 from retrieval.insight.member_key import load_or_create_key, voter_hash
 from retrieval.store.collection import Collection
-from retrieval.store.question_log import LogRow, QuestionLogTable
+from retrieval.store.question_log import LogRow, QuestionLog, question_log
 from retrieval.types import Answer, DataDir, PeriodStats, UnansweredGroup, VoteOutcome
 
 Source = Literal["discord", "cli"]
@@ -89,7 +89,7 @@ class Feedback:
         found = self._existing(collection)
         if found is None:
             return "missing"
-        return QuestionLogTable(found.store).vote(
+        return question_log(found.store).vote(
             entry_id, self._voter(member_id), 1 if up else -1, _iso(self.clock()))
 
     def give_reason(self, entry_id: int, member_id: str, reason: str, *,
@@ -100,7 +100,7 @@ class Feedback:
         found = self._existing(collection)
         if not reason or found is None or not self.enabled(collection):
             return False
-        return QuestionLogTable(found.store).set_reason(entry_id, self._voter(member_id), reason)
+        return question_log(found.store).set_reason(entry_id, self._voter(member_id), reason)
 
     def purge(self, collection: str | None) -> int:
         """Delete the entries older than ``log.retention_days``; how many went."""
@@ -108,12 +108,12 @@ class Feedback:
         if found is None:
             return 0
         cutoff = self.clock() - timedelta(days=self.settings.log.retention_days)
-        return QuestionLogTable(found.store).delete_before(_iso(cutoff))
+        return question_log(found.store).delete_before(_iso(cutoff))
 
     def forget(self, collection: str | None) -> int:
         """Erase the collection's whole log; how many entries went."""
         found = self._existing(collection)
-        return 0 if found is None else QuestionLogTable(found.store).delete_all()
+        return 0 if found is None else question_log(found.store).delete_all()
 
     # -- reading ----------------------------------------------------------------------------
     def unanswered(self, collection: str | None, *, limit: int = 20) -> list[UnansweredGroup]:
@@ -133,7 +133,7 @@ class Feedback:
 
     def count(self, collection: str | None) -> int:
         found = self._existing(collection)
-        return 0 if found is None else QuestionLogTable(found.store).count()
+        return 0 if found is None else question_log(found.store).count()
 
     # -- helpers ----------------------------------------------------------------------------
     def _rows(self, collection: str | None) -> list[LogRow]:
@@ -141,10 +141,10 @@ class Feedback:
         if found is None:
             return []
         self.purge(collection)  # what the admin sees never outlives the retention
-        return QuestionLogTable(found.store).rows()
+        return question_log(found.store).rows()
 
-    def _table(self, collection: str | None) -> QuestionLogTable:
-        return QuestionLogTable(self._collection(collection).store)
+    def _table(self, collection: str | None) -> QuestionLog:
+        return question_log(self._collection(collection).store)
 
     def _voter(self, member_id: str) -> str:
         with self._key_lock:

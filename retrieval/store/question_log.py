@@ -1,10 +1,13 @@
-"""The question log of one collection, in that collection's SQLite database (tables in
-``schema``): each answered question with its answer, whether the bot abstained, the cited
-articles and paragraphs, latency and time, and the members' votes on it.
+"""The question log of one collection, kept by the collection's store backend: each answered
+question with its answer, whether the bot abstained, the cited articles and paragraphs,
+latency and time, and the members' votes on it.
 
-Members appear only as ``voter``, a keyed hash the caller computes (one vote per member per
-answer needs no more). Writes never bump the collection's generation: the log is not part of
-the indexes.
+``QuestionLog`` is all the rest of the code uses (``question_log(store)`` gives the one for a
+collection's store); ``SqliteQuestionLog`` keeps it in the collection's SQLite database
+(tables in ``schema``). Another backend implements the same seven methods over its own
+tables. Members appear only as ``voter``, a keyed hash the caller computes (one vote per
+member per answer needs no more). Writes never bump the collection's generation: the log is
+not part of the indexes.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from retrieval.store.sqlite import Store
 
@@ -37,8 +40,33 @@ class LogRow:
     reasons: list[str]
 
 
-class QuestionLogTable:
-    """Reads and writes the log through the store's connection and lock."""
+class QuestionLog(Protocol):
+    def add(self, *, asked_at: str, source: str, question: str, answer: str, abstained: bool,
+            citations: Sequence[tuple[int, str, int]], latency_s: float) -> int:
+        """Append an entry; its id."""
+        ...
+
+    def vote(self, entry_id: int, voter: str, vote: int, voted_at: str) -> VoteChange: ...
+
+    def set_reason(self, entry_id: int, voter: str, reason: str) -> bool: ...
+
+    def rows(self, since: str | None = None) -> list[LogRow]: ...
+
+    def delete_before(self, cutoff: str) -> int: ...
+
+    def delete_all(self) -> int: ...
+
+    def count(self) -> int: ...
+
+
+def question_log(store: Store) -> QuestionLog:
+    """The log kept by ``store``'s backend (SQLite: the only one so far)."""
+    return SqliteQuestionLog(store)
+
+
+class SqliteQuestionLog:
+    """Reads and writes the log through the store's connection and lock; an SQLite error
+    becomes the store's one sentence naming the collection."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -81,8 +109,8 @@ class QuestionLogTable:
     def rows(self, since: str | None = None) -> list[LogRow]:
         """Entries asked at or after ``since`` (all without it), oldest first."""
         where, params = ("WHERE l.asked_at >= ?", (since,)) if since else ("", ())
-        with self.store._lock:
-            found = self.store._db.execute(
+        with self.store._reading() as db:
+            found = db.execute(
                 "SELECT l.id, l.asked_at, l.source, l.question, l.answer, l.abstained, "
                 "l.citations, l.latency_s, "
                 "(SELECT COUNT(*) FROM question_votes v WHERE v.entry_id = l.id AND v.vote > 0), "
@@ -103,8 +131,8 @@ class QuestionLogTable:
             return db.execute("DELETE FROM question_log").rowcount
 
     def count(self) -> int:
-        with self.store._lock:
-            return int(self.store._db.execute("SELECT COUNT(*) FROM question_log").fetchone()[0])
+        with self.store._reading() as db:
+            return int(db.execute("SELECT COUNT(*) FROM question_log").fetchone()[0])
 
 
 def _row(r: sqlite3.Row | tuple[object, ...]) -> LogRow:
