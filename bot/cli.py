@@ -190,9 +190,15 @@ def _ask_streaming(engine: Engine, question: str, **kwargs: Any) -> Answer:
 
 
 def _logged(engine: Engine, question: str, answer: Answer, collection: str | None) -> Answer:
-    """The question log keeps CLI questions too with ``log.cli`` (and the log on)."""
-    engine.feedback.record(question, answer, collection=collection,
-                           latency_s=answer.timings.get("total_s", 0.0), source="cli")
+    """The question log keeps CLI questions too with ``log.cli`` (and the log on); a log
+    that cannot be written costs a warning on stderr, never the answer."""
+    from retrieval.errors import ArticlebotError
+
+    try:
+        engine.feedback.record(question, answer, collection=collection,
+                               latency_s=answer.timings.get("total_s", 0.0), source="cli")
+    except ArticlebotError as exc:
+        click.echo(f"Warning: the question was not logged: {exc}", err=True)
     return answer
 
 
