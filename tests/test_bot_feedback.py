@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -71,7 +72,7 @@ async def test_feedback_down_with_reason_then_up_after_restart_shows_in_unanswer
             down.modal["components"][0]["components"][0]["custom_id"]: REASON})
         assert await _private(submit) == "Thanks: your 👎 and its reason are recorded."
 
-    async with running_articlebot(fake, engine.settings, engine):  # the bot restarted
+    async with running_articlebot(fake, engine.settings, engine) as bot:  # restarted
         up = await fake.component(home, cat, answer_id, buttons["👍"])
         assert await _private(up) == "Thanks: your 👍 is recorded."
         again = await fake.component(home, cat, answer_id, buttons["👍"])
@@ -101,7 +102,22 @@ async def test_feedback_down_with_reason_then_up_after_restart_shows_in_unanswer
         export = await fake.slash(home, ada, "insight export")
         await _private(export)
         assert export.original and export.original["attachments"]
-    assert engine.feedback.count(f"guild-{home.id}") == 1
+        assert engine.feedback.count(f"guild-{home.id}") == 1
+
+        # Prometheus: this process counted cat's 👍, with no server in any label.
+        metrics = bot.dispatcher.metrics.render()
+        assert 'articlebot_votes_total{vote="up"} 1' in metrics
+        assert 'articlebot_votes_total{vote="down"} 0' in metrics
+        assert str(home.id) not in metrics and "guild" not in metrics
+
+        # 31 days on, the retention purge (30 days) has removed the entry and its votes.
+        later = datetime.now(timezone.utc) + timedelta(days=31)
+        engine.feedback.clock = lambda: later
+        assert await _private(await fake.slash(home, ada, "insight unanswered")) == \
+            NOTHING_UNANSWERED
+        assert "Last 30 days: 0 questions" in await _private(
+            await fake.slash(home, ada, "insight stats"))
+        assert engine.feedback.count(f"guild-{home.id}") == 0
 
 
 async def test_feedback_log_off_stores_nothing_and_shows_no_buttons(
