@@ -188,3 +188,27 @@ def test_unanswered_and_stats_from_the_cli_list_abstained_questions(
     week = stats["periods"][0]
     assert stats["logging"] and (week["days"], week["questions"], week["answered"]) == (7, 2, 1)
     assert run("export").splitlines()[0].startswith("id,asked_at,source,question")
+
+
+async def test_feedback_reason_sent_after_a_restart_on_an_abstention_in_a_thread_is_kept(
+    fake_discord: FakeDiscord, engine: Engine
+) -> None:
+    """The 👎 form is routed by its custom id: typed while the bot restarts, it still lands.
+    An abstention answered in a thread has the buttons too."""
+    fake = fake_discord
+    home = fake.add_guild("Home")
+    ada, bob = home.add_member("ada", admin=True), home.add_member("bob")
+    add_sample(engine, home)
+    async with running_articlebot(fake, engine.settings, engine):
+        await fake.send_message(home, bob, f"<@{fake.bot_user.id}> {OFF_TOPIC}")
+        answer = await fake.wait_for_message(predicate=lambda m: bool(_buttons(m)), timeout=30)
+        assert "cover" in answer["content"]
+        down = await fake.component(home, bob, int(answer["id"]), _buttons(answer)["👎"])
+        await down.wait_ack()
+        assert down.ack_type == 9 and down.modal is not None
+    async with running_articlebot(fake, engine.settings, engine):
+        submit = await fake.modal_submit(home, bob, down.modal, {"reason": "Add the BBC piece"})
+        assert await _private(submit) == "Thanks: your 👎 and its reason are recorded."
+        unanswered = await _private(await fake.slash(home, ada, "insight unanswered"))
+        assert f"“{OFF_TOPIC}” — asked once (1 abstained, 1 👎)" in unanswered
+        assert "👎 “Add the BBC piece”" in unanswered

@@ -73,6 +73,10 @@ class ArticleBot(discord.Client):
         log.info("connected as %s (id %s) to %d servers", self.user, self.application_id,
                  len(self.guilds))
 
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        # The 👎 reason forms are routed here by custom id (``feedback.reason_form``).
+        await self.answer_feedback.on_interaction(interaction)
+
     async def on_message(self, message: discord.Message) -> None:
         await self.conversation.handle(message, self.user)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.discordbot import format as fmt
 from bot.discordbot.dispatch import Attach, Dispatcher
 from bot.discordbot.guards import collection_for
 from bot.discordbot.stream import NO_MENTIONS
@@ -33,6 +34,7 @@ log = logging.getLogger("articlebot.discord")
 
 MAX_REASON_CHARS = 300
 _VOTE_ID = r"articlebot:vote:(?P<kind>up|down):(?P<entry>[0-9]{1,18})"
+_REASON_ID = r"articlebot:reason:(?P<entry>[0-9]{1,18})"
 
 ACKS = {
     (True, "recorded"): "Thanks: your 👍 is recorded.",
@@ -71,22 +73,25 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], tem
             await handler.vote(interaction, self.entry_id, self.up)
 
 
-class ReasonModal(discord.ui.Modal):
-    """What was wrong with the answer (optional)."""
-
-    reason: discord.ui.TextInput[ReasonModal] = discord.ui.TextInput(
+def reason_form(entry_id: int) -> discord.ui.Modal:
+    """The optional reason after a 👎. Stopped before it is sent, so discord.py keeps no
+    object for it: its submission is routed by custom id (``AnswerFeedback.on_interaction``)
+    and still lands after a restart or however long the member takes to type."""
+    form = discord.ui.Modal(title="Thanks for the 👎", custom_id=f"articlebot:reason:{entry_id}")
+    form.add_item(discord.ui.TextInput(
         label="What was wrong or missing? (optional)", style=discord.TextStyle.paragraph,
-        required=False, max_length=MAX_REASON_CHARS)
+        required=False, max_length=MAX_REASON_CHARS, custom_id="reason"))
+    form.stop()
+    return form
 
-    def __init__(self, handler: AnswerFeedback, entry_id: int, nonce: int) -> None:
-        # One modal per click: two members' open modals must not share a custom id.
-        super().__init__(title="Thanks for the 👎", timeout=900,
-                         custom_id=f"articlebot:reason:{entry_id}:{nonce}")
-        self.handler = handler
-        self.entry_id = entry_id
 
-    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        await self.handler.give_reason(interaction, self.entry_id, self.reason.value or "")
+def submitted_text(data: Any) -> str:
+    """The text typed into a submitted form (one text input)."""
+    for row in (data or {}).get("components") or []:
+        for item in row.get("components") or ([row["component"]] if "component" in row else []):
+            if item.get("custom_id") == "reason":
+                return str(item.get("value") or "")
+    return ""
 
 
 def vote_view(entry_id: int) -> discord.ui.View:
@@ -147,8 +152,8 @@ class AnswerFeedback:
             outcome = await self.dispatcher.lookup(
                 self.engine.feedback.vote, entry_id, str(interaction.user.id), up,
                 collection=self._collection(interaction.guild_id))
-        except ArticlebotError as exc:
-            await _ack(interaction, str(exc))
+        except Exception as exc:
+            await _failed(interaction, exc)
             return
         if outcome in ("recorded", "changed"):
             self.metrics.count_vote(up)
@@ -158,10 +163,18 @@ class AnswerFeedback:
             await _ack(interaction, ACKS[(True, outcome)])
         else:
             try:
-                await interaction.response.send_modal(
-                    ReasonModal(self, entry_id, interaction.id))
+                await interaction.response.send_modal(reason_form(entry_id))
             except discord.HTTPException:
                 log.warning("could not open the reason form (guild=%s)", interaction.guild_id)
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """A submitted reason form (any other interaction is not ours to answer here)."""
+        if interaction.type is not discord.InteractionType.modal_submit:
+            return
+        data: Any = interaction.data or {}
+        match = re.fullmatch(_REASON_ID, str(data.get("custom_id", "")))
+        if match is not None:
+            await self.give_reason(interaction, int(match["entry"]), submitted_text(data))
 
     async def give_reason(self, interaction: discord.Interaction[Any], entry_id: int,
                           reason: str) -> None:
@@ -173,13 +186,23 @@ class AnswerFeedback:
             kept = await self.dispatcher.lookup(
                 self.engine.feedback.give_reason, entry_id, str(interaction.user.id), reason,
                 collection=self._collection(interaction.guild_id))
-        except ArticlebotError as exc:
-            await _ack(interaction, str(exc))
+        except Exception as exc:
+            await _failed(interaction, exc)
             return
         if kept:
             self.metrics.count_vote_reason()
         await _ack(interaction, "Thanks: your 👎 and its reason are recorded." if kept
                    else MISSING)
+
+
+async def _failed(interaction: discord.Interaction[Any], exc: Exception) -> None:
+    """A known error is its one sentence (a damaged store, a full disk); anything else is
+    logged and apologised for."""
+    if isinstance(exc, ArticlebotError):
+        await _ack(interaction, fmt.member_sentence(exc))
+        return
+    log.error("a vote failed (guild=%s)", interaction.guild_id, exc_info=exc)
+    await _ack(interaction, fmt.APOLOGY)
 
 
 async def _ack(interaction: discord.Interaction[Any], text: str) -> None:
