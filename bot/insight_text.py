@@ -49,7 +49,8 @@ def stats_text(periods: Sequence[PeriodStats], escape: Escape = _plain) -> str:
     lines: list[str] = []
     for p in periods:
         share = "-" if p.answered_share is None else f"{p.answered_share:.0%}"
-        lines.append(f"Last {p.days} days: {p.questions} questions, {share} answered, "
+        asked = f"{p.questions} question{'s' * (p.questions != 1)}"
+        lines.append(f"Last {p.days} days: {asked}, {share} answered, "
                      f"👍 {p.up} / 👎 {p.down}, latency p50 {_seconds(p.p50_s)}, "
                      f"p95 {_seconds(p.p95_s)}")
         if p.top_articles:

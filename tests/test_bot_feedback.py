@@ -85,8 +85,8 @@ async def test_feedback_down_with_reason_then_up_after_restart_shows_in_unanswer
         assert unanswered.splitlines()[1].startswith(
             "1. “Who is China's lead trade negotiator?” — asked once (1 👎), last ")
         stats = await _private(await fake.slash(home, ada, "insight stats"))
-        assert "Last 7 days: 1 questions, 100% answered, 👍 1 / 👎 1" in stats
-        assert "Last 30 days: 1 questions" in stats
+        assert "Last 7 days: 1 question, 100% answered, 👍 1 / 👎 1" in stats
+        assert "Last 30 days: 1 question," in stats
 
         # A member cannot open /insight; another server's admin sees nothing of this log.
         refused = await fake.slash(home, bob, "insight unanswered")
