@@ -37,6 +37,7 @@ class InsightCommands:
 
     def add_to(self, tree: app_commands.CommandTree[Any]) -> None:
         group = app_commands.Group(name="insight", guild_only=True,
+                                   allowed_contexts=app_commands.AppCommandContext(guild=True),
                                    description="Admins: what members asked and how it went.")
         if not self.settings.discord.admin_role:
             # Hidden from members (server admins can change that under Integrations).
