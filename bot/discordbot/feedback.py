@@ -3,11 +3,12 @@
 When an answer (slash command, mention, thread follow-up, reply) is ready, it is written to
 the server's question log (``Engine.feedback``; nothing when the log is off, and nothing in
 DMs) and its last message is delivered with two buttons whose custom ids carry the log
-entry's id. They are
-``DynamicItem``s registered on the client: no view object is kept per message, they never time
-out, and a click on an answer posted before a restart is routed by its custom id alone. A vote
-is one per member per answer (changeable); a 👎 opens a modal for an optional reason of at most
-300 characters. Every reply to a click is private.
+entry's id. They are ``DynamicItem``s registered on the client: no view object is kept per
+message, they never time out, and a click on an answer posted before a restart is routed by
+its custom id alone. A vote is one per member per answer (changeable); a 👎 opens a form for
+an optional reason of at most 300 characters (the log's limit,
+``retrieval.insight.feedback.MAX_REASON_CHARS``), routed by custom id too. Every reply to a
+click is private.
 """
 
 from __future__ import annotations
