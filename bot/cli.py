@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bot.context import Context, Group, pass_context
+from bot.insight_cli import export, stats, unanswered
 from bot.maintenance import backup_command, check_command, restore_command
 from bot.measure import bench_command, eval_command, train_reader_command
 from bot.run import run_command
@@ -176,7 +177,8 @@ def _ask_streaming(engine: Engine, question: str, **kwargs: Any) -> Answer:
         click.echo(token, nl=False)
         sys.stdout.flush()
 
-    answer = engine.ask(question, on_token=show, **kwargs)
+    answer = _logged(engine, question, engine.ask(question, on_token=show, **kwargs),
+                     kwargs.get("collection"))
     if not streamed:
         click.echo(answer.text)
     elif answer.abstained:
@@ -184,6 +186,19 @@ def _ask_streaming(engine: Engine, question: str, **kwargs: Any) -> Answer:
     else:
         click.echo()
     _print_citations(answer)
+    return answer
+
+
+def _logged(engine: Engine, question: str, answer: Answer, collection: str | None) -> Answer:
+    """The question log keeps CLI questions too with ``log.cli`` (and the log on); a log
+    that cannot be written costs a warning on stderr, never the answer."""
+    from retrieval.errors import ArticlebotError
+
+    try:
+        engine.feedback.record(question, answer, collection=collection,
+                               latency_s=answer.timings.get("total_s", 0.0), source="cli")
+    except ArticlebotError as exc:
+        click.echo(f"Warning: the question was not logged: {exc}", err=True)
     return answer
 
 
@@ -198,7 +213,8 @@ def ask(obj: Context, question: str, article: str | None, collection: str | None
     """Answer a question from the stored articles, with citations."""
     engine = obj.engine
     if as_json:
-        _echo_json(engine.ask(question, article=article, collection=collection).to_json())
+        answer = engine.ask(question, article=article, collection=collection)
+        _echo_json(_logged(engine, question, answer, collection).to_json())
     else:
         _ask_streaming(engine, question, article=article, collection=collection)
 
@@ -256,6 +272,9 @@ cli.add_command(eval_command)
 cli.add_command(bench_command)
 cli.add_command(train_reader_command)
 cli.add_command(run_command)  # light: discord is imported when it runs
+cli.add_command(unanswered)  # the question log: bot.insight_cli
+cli.add_command(stats)
+cli.add_command(export)
 cli.add_command(check_command)
 cli.add_command(backup_command)
 cli.add_command(restore_command)

@@ -52,11 +52,16 @@ class Metrics:
         self.ingests: dict[str, int] = {}
         self.errors: dict[str, int] = {}
         self.queue_depth = 0
+        # Feedback, never labelled by server: one series per value, whatever the guild count.
+        self.votes: dict[str, int] = {"up": 0, "down": 0}
+        self.vote_reasons = 0
+        self.abstentions = 0
 
     def observe_answer(self, answer: Answer) -> None:
         timings = answer.timings
         with self._lock:
             self.questions["true" if answer.abstained else "false"] += 1
+            self.abstentions += answer.abstained
             self.answer_seconds.observe(timings.get("total_s", 0.0))
             if "first_token_s" in timings:
                 self.first_token_seconds.observe(timings["first_token_s"])
@@ -71,6 +76,14 @@ class Metrics:
     def count_error(self, kind: str) -> None:
         with self._lock:
             self.errors[kind] = self.errors.get(kind, 0) + 1
+
+    def count_vote(self, up: bool) -> None:
+        with self._lock:
+            self.votes["up" if up else "down"] += 1
+
+    def count_vote_reason(self) -> None:
+        with self._lock:
+            self.vote_reasons += 1
 
     def set_queue_depth(self, depth: int) -> None:
         with self._lock:
@@ -103,6 +116,17 @@ class Metrics:
                 "# TYPE articlebot_errors_total counter",
                 *(f'articlebot_errors_total{{kind="{k}"}} {v}'
                   for k, v in sorted(self.errors.items())),
+                "# HELP articlebot_abstentions_total Answers that said the articles don't cover "
+                "the question.",
+                "# TYPE articlebot_abstentions_total counter",
+                f"articlebot_abstentions_total {self.abstentions}",
+                "# HELP articlebot_votes_total Members' votes on answers (a changed vote counts "
+                "again).",
+                "# TYPE articlebot_votes_total counter",
+                *(f'articlebot_votes_total{{vote="{k}"}} {v}' for k, v in self.votes.items()),
+                "# HELP articlebot_vote_reasons_total Reasons given after a thumbs-down.",
+                "# TYPE articlebot_vote_reasons_total counter",
+                f"articlebot_vote_reasons_total {self.vote_reasons}",
             ]
         return "\n".join(lines) + "\n"
 

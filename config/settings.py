@@ -171,6 +171,13 @@ class BackupSettings(_Section):
     directory: str = ""
 
 
+class LogSettings(_Section):
+    questions: bool = True
+    retention_days: int = Field(30, ge=1, le=3650)
+    cli: bool = False
+    group_similarity: float = Field(0.75, ge=0.0, le=1.0)
+
+
 class MetricsSettings(_Section):
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -200,6 +207,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     backup: BackupSettings = BackupSettings()
     metrics: MetricsSettings = MetricsSettings()
+    log: LogSettings = LogSettings()
 
     # The file ``load_settings`` reads, bound into a subclass per load (``_reading``):
     # pydantic-settings takes its sources from the class.

@@ -1,9 +1,11 @@
-"""The one facade the CLI and the Discord bot use: ingest, list, remove, search, ask, summarize.
+"""The one facade the CLI and the Discord bot use: ingest, list, remove, search, ask, summarize,
+and the question log with its feedback (``Engine.feedback``).
 
 Built once at start-up; models load lazily on first use (or eagerly with ``warm_up``). Every
 method is blocking and thread-safe: async callers run them in a worker thread. The work is
 done by one object per concern: ``OpenCollections``, ``Ingestion``, ``Answerer``,
-``Summarizer``; the models come from a ``ModelCache`` (``retrieval.models.cache``), and the default
+``Summarizer``, ``Feedback``; the models come from a ``ModelCache``
+(``retrieval.models.cache``), and the default
 collection receives the bundled sample article when first opened (``retrieval.ingest.sample``).
 """
 
@@ -24,6 +26,7 @@ from retrieval.answer.trained_weights import load_span_reader
 from retrieval.errors import InputError, NotFoundError, StorageError
 from retrieval.ingest.pipeline import Ingestion, OnResult
 from retrieval.ingest.sample import SAMPLE_NAME, SamplePreload, sample_article_bytes
+from retrieval.insight.feedback import Feedback
 from retrieval.llm import LLM, TokenCallback
 from retrieval.models.cache import ModelCache
 from retrieval.models.embedder import Embedder
@@ -71,6 +74,9 @@ class Engine:
                                  gate=lambda: self.gate, reader=lambda: self.reader)
         self.summarizer = Summarizer(settings, lambda: self.llm, self.embedder.embed)
         self.backups = Backups(settings)
+        # The question log: what answers leave behind, votes, and the admins' views of it.
+        self.feedback = Feedback(settings, collection=self.collection, existing=self._existing,
+                                 embed=self.embedder.embed)
         self._configure_faiss()
 
     def _configure_faiss(self) -> None:

@@ -14,7 +14,9 @@ class DataDir:
 
     ``collections/<name>/`` holds one collection (``retrieval.store.collection``: its SQLite
     store, write lock and index files), ``models/`` the model files assembled or downloaded
-    there, ``memory.sqlite3`` the Discord bot's follow-up memory.
+    there, ``memory.sqlite3`` the Discord bot's follow-up memory, ``member.key`` the secret
+    that turns a member id into the question log's voter hash (made once, never shown),
+    ``backups/<name>/`` the collections' backups (unless ``backup.directory`` says else).
     """
 
     root: Path
@@ -33,6 +35,10 @@ class DataDir:
     @property
     def memory(self) -> Path:
         return self.root / "memory.sqlite3"
+
+    @property
+    def member_key(self) -> Path:
+        return self.root / "member.key"
 
     @property
     def backups(self) -> Path:
@@ -181,3 +187,47 @@ class BackupResult:
     collection: str
     path: Path | None
     skipped: str = ""
+
+
+# -- the question log's views (``retrieval.insight``) ------------------------------------------
+VoteOutcome = Literal["recorded", "changed", "unchanged", "missing", "off"]
+
+
+@dataclass(frozen=True)
+class UnansweredGroup:
+    """Questions of one meaning that the bot abstained on or that got a 👎."""
+
+    question: str  # the most often asked wording (the latest among equals)
+    count: int
+    last_asked: str  # ISO 8601, UTC
+    wordings: list[str]  # the other wordings, most frequent first
+    abstained: int  # how many of ``count`` the bot abstained on
+    down_votes: int
+    reasons: list[str]  # the 👎 reasons, newest first
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PeriodStats:
+    """The log's figures over the last ``days`` days."""
+
+    days: int
+    questions: int
+    answered: int
+    up: int
+    down: int
+    p50_s: float | None
+    p95_s: float | None
+    top_articles: list[tuple[str, int]]  # (title, citations), most cited first
+
+    @property
+    def answered_share(self) -> float | None:
+        return self.answered / self.questions if self.questions else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"days": self.days, "questions": self.questions, "answered": self.answered,
+                "answered_share": self.answered_share, "up": self.up, "down": self.down,
+                "p50_s": self.p50_s, "p95_s": self.p95_s,
+                "top_articles": [{"title": t, "citations": n} for t, n in self.top_articles]}

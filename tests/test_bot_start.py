@@ -71,9 +71,10 @@ async def test_dev_guild_sync_and_debug_logs_never_show_the_token(
         async with running_articlebot(fake, engine.settings, engine):
             assert None not in fake.registered_commands
             commands = {c["name"]: c for c in fake.registered_commands[guild.id]}
-            assert set(commands) == {"ask", "summary", "articles", "search", "upload", "remove"}
+            assert set(commands) == {"ask", "summary", "articles", "search", "upload", "remove",
+                                     "insight"}
             # Admin commands: hidden from members without Manage Server, never in DMs.
-            for name in ("upload", "remove"):
+            for name in ("upload", "remove", "insight"):
                 assert int(commands[name]["default_member_permissions"]) == MANAGE_GUILD
                 assert commands[name]["contexts"] == [0]
             assert commands["ask"]["default_member_permissions"] is None

@@ -30,6 +30,7 @@ LAYERS = {
     "retrieval.search": 3,
     "retrieval.answer": 4,
     "retrieval.summary": 4,
+    "retrieval.insight": 4,
     "retrieval.engine": 5,
     "retrieval.evaluation": 6,
 }

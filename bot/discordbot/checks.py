@@ -4,12 +4,26 @@ public answer."""
 
 from __future__ import annotations
 
-from bot.discordbot.dispatch import Dispatcher
-from bot.discordbot.guards import collection_for
+from typing import Any
+
+import discord
+
+from bot.discordbot.dispatch import Dispatcher, Refusal
+from bot.discordbot.guards import collection_for, is_admin
 from config import Settings
 from retrieval.engine import Engine
 from retrieval.errors import InputError
 from retrieval.questions import check_question
+
+
+def require_admin(interaction: discord.Interaction[Any], admin_role: str) -> None:
+    """Manage Server (or Administrator), or the configured admin role; else one sentence."""
+    roles = getattr(interaction.user, "roles", [])
+    perms = interaction.permissions
+    if not is_admin(manage_guild=perms.manage_guild or perms.administrator,
+                    role_names=(r.name for r in roles), admin_role=admin_role):
+        extra = f" or the {admin_role} role" if admin_role else ""
+        raise Refusal(f"Only members with the Manage Server permission{extra} can do that.")
 
 
 class RequestChecks:

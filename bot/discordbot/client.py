@@ -1,7 +1,8 @@
 """The Discord client: connects, routes events, and owns what lives as long as it does.
 
 It builds, once, the ``Dispatcher`` (queues, delivery, answer logging), the conversation
-memory, the slash commands (``commands.py``) and the message handler (``conversation.py``),
+memory, the slash commands (``commands.py``, ``/insight`` in ``insight.py``), the message
+handler (``conversation.py``) and the answers' 👍/👎 buttons (``feedback.py``),
 and closes them in order on shutdown. Every answer, search and upload is one Engine call
 made by those handlers.
 """
@@ -17,6 +18,8 @@ from discord import app_commands
 from bot.discordbot.commands import SlashCommands
 from bot.discordbot.conversation import Conversation
 from bot.discordbot.dispatch import Dispatcher
+from bot.discordbot.feedback import AnswerFeedback, VoteButton
+from bot.discordbot.insight import InsightCommands
 from bot.discordbot.memory import ConversationMemory
 from bot.discordbot.stream import NO_MENTIONS
 from bot.metrics import Metrics
@@ -44,8 +47,15 @@ class ArticleBot(discord.Client):
             path=DataDir(settings.data_dir).memory,
             max_keys_per_guild=settings.discord.memory_keys_per_guild)
         self.tree = app_commands.CommandTree(self)
-        SlashCommands(engine, self.dispatcher, settings, self.memory).add_to(self.tree)
-        self.conversation = Conversation(engine, self.dispatcher, settings, self.memory)
+        # The 👍/👎 buttons are routed by their custom ids, also on answers from before a
+        # restart (``VoteButton`` finds this object as ``client.answer_feedback``).
+        self.answer_feedback = AnswerFeedback(engine, self.dispatcher, settings)
+        self.add_dynamic_items(VoteButton)
+        SlashCommands(engine, self.dispatcher, settings, self.memory,
+                      self.answer_feedback).add_to(self.tree)
+        InsightCommands(engine, self.dispatcher, settings).add_to(self.tree)
+        self.conversation = Conversation(engine, self.dispatcher, settings, self.memory,
+                                         self.answer_feedback)
         self._shutting_down = False
 
     async def setup_hook(self) -> None:
@@ -62,6 +72,10 @@ class ArticleBot(discord.Client):
     async def on_ready(self) -> None:
         log.info("connected as %s (id %s) to %d servers", self.user, self.application_id,
                  len(self.guilds))
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        # The 👎 reason forms are routed here by custom id (``feedback.reason_form``).
+        await self.answer_feedback.on_interaction(interaction)
 
     async def on_message(self, message: discord.Message) -> None:
         await self.conversation.handle(message, self.user)

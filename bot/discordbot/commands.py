@@ -16,10 +16,10 @@ import discord
 from discord import app_commands
 
 from bot.discordbot import format as fmt
-from bot.discordbot.checks import RequestChecks
+from bot.discordbot.checks import RequestChecks, require_admin
 from bot.discordbot.dispatch import DISCORD_REFUSED, Dispatcher, Refusal
 from bot.discordbot.faults import DISCORD_ERRORS, describe
-from bot.discordbot.guards import is_admin
+from bot.discordbot.feedback import AnswerFeedback
 from bot.discordbot.memory import ConversationMemory
 from bot.discordbot.split import MESSAGE_LIMIT
 from bot.discordbot.stream import NO_MENTIONS
@@ -43,11 +43,12 @@ class SlashCommands:
     the client's command tree."""
 
     def __init__(self, engine: Engine, dispatcher: Dispatcher, settings: Settings,
-                 memory: ConversationMemory) -> None:
+                 memory: ConversationMemory, feedback: AnswerFeedback) -> None:
         self.engine = engine
         self.dispatcher = dispatcher
         self.settings = settings
         self.memory = memory
+        self.feedback = feedback  # the answer's log entry and its 👍/👎 buttons
         self.checks = RequestChecks(engine, dispatcher, settings)
 
     def add_to(self, tree: app_commands.CommandTree[Any]) -> None:
@@ -80,8 +81,8 @@ class SlashCommands:
             expires_at=reply.expires_at)
         await _defer(interaction, accepted.future)
         delivered = await self.dispatcher.deliver(
-            reply, accepted, fmt.answer_text,
-            context=f"/ask guild={interaction.guild_id}")
+            reply, accepted, fmt.answer_text, context=f"/ask guild={interaction.guild_id}",
+            attach=self.feedback.buttons(question, interaction.guild_id))
         if delivered.result is not None:
             self.memory.remember(delivered.message_ids, (),
                                  Turn(question, delivered.result.text), guild=interaction.guild_id)
@@ -188,13 +189,7 @@ class SlashCommands:
     def _require_admin(self, interaction: discord.Interaction) -> None:
         if interaction.guild_id is None:
             raise Refusal("Articles can't be changed in DMs; use the commands in a server.")
-        roles = getattr(interaction.user, "roles", [])
-        perms = interaction.permissions
-        role = self.settings.discord.admin_role
-        if not is_admin(manage_guild=perms.manage_guild or perms.administrator,
-                        role_names=(r.name for r in roles), admin_role=role):
-            extra = f" or the {role} role" if role else ""
-            raise Refusal(f"Only members with the Manage Server permission{extra} can do that.")
+        require_admin(interaction, self.settings.discord.admin_role)
 
     # -- errors -----------------------------------------------------------------------
     async def on_error(

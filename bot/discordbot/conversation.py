@@ -20,6 +20,7 @@ from bot.discordbot import format as fmt
 from bot.discordbot.checks import RequestChecks
 from bot.discordbot.dispatch import DISCORD_REFUSED, Dispatcher
 from bot.discordbot.faults import DISCORD_ERRORS, describe
+from bot.discordbot.feedback import AnswerFeedback
 from bot.discordbot.memory import ConversationMemory
 from bot.discordbot.stream import NO_MENTIONS, MessageReply
 from config import Settings
@@ -45,10 +46,11 @@ class Conversation:
     """Answers the messages addressed to the bot; built once with the client."""
 
     def __init__(self, engine: Engine, dispatcher: Dispatcher, settings: Settings,
-                 memory: ConversationMemory) -> None:
+                 memory: ConversationMemory, feedback: AnswerFeedback) -> None:
         self.engine = engine
         self.dispatcher = dispatcher
         self.memory = memory
+        self.feedback = feedback  # the answer's log entry and its 👍/👎 buttons
         self.checks = RequestChecks(engine, dispatcher, settings)
 
     async def handle(self, message: discord.Message, me: discord.ClientUser | None) -> None:
@@ -112,7 +114,8 @@ class Conversation:
         await _typing(reply.channel)
         delivered = await self.dispatcher.deliver(
             reply, accepted, fmt.answer_text,
-            context=f"message guild={guild_id} channel={channel.id}")
+            context=f"message guild={guild_id} channel={channel.id}",
+            attach=self.feedback.buttons(question, guild_id))
         if delivered.result is not None:
             keys = [*delivered.message_ids, *([conversation] if conversation else [])]
             self.memory.remember(keys, history, Turn(question, delivered.result.text),

@@ -15,14 +15,24 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Protocol
+
+from discord.ui import View
 
 from bot.discordbot.faults import DISCORD_ERRORS, describe, is_transient, retry_after
 from bot.discordbot.split import MESSAGE_LIMIT, split_message
-from bot.discordbot.stream import NoFallback, Reply
+from bot.discordbot.stream import NoFallback, Reply, with_view
 
 log = logging.getLogger("articlebot.discord")
 
 FALLBACK_ERRORS: tuple[type[BaseException], ...] = (*DISCORD_ERRORS, NoFallback)
+
+
+class Shower(Protocol):
+    """Shows the first part of an answer, with ``edit`` (default: its own) doing the edit."""
+
+    def __call__(self, content: str,
+                 edit: Callable[[str], Awaitable[int]] | None = None) -> Awaitable[int]: ...
 
 
 class Backoff:
@@ -77,22 +87,34 @@ class FinalDelivery:
         self.fell_back = False
         self.lost = False
 
-    async def put(self, text: str,
-                  first: Callable[[str], Awaitable[int]] | None = None) -> list[int]:
+    async def put(self, text: str, first: Shower | None = None,
+                  view: View | None = None) -> list[int]:
         """Deliver ``text``; ``first`` shows the first part (default ``reply.edit``; the
-        dispatcher passes its throttled editor). Returns the ids of the messages posted."""
+        dispatcher passes its throttled editor, ``ThrottledEditor.show``), ``view`` (the
+        answer's buttons) goes with the last message. Returns the ids of the messages
+        posted."""
         parts = split_message(text) or ["…"]
         ids: list[int] = []
         for index, part in enumerate(parts):
-            show = (first or self.reply.edit) if index == 0 else self.reply.send
+            show = self._shower(index, index == len(parts) - 1, first, view)
             try:
                 ids.append(await self._in_place(show, part))
             except DISCORD_ERRORS as exc:
                 log.warning("Discord did not accept the answer (%s); posting it in the "
                             "channel instead", describe(exc))
-                ids += await self._fall_back(parts[index:])
+                ids += await self._fall_back(parts[index:], view)
                 break
         return ids
+
+    def _shower(self, index: int, last: bool, first: Shower | None,
+                view: View | None) -> Callable[[str], Awaitable[int]]:
+        extra = with_view(view if last else None)
+        if index > 0:
+            return functools.partial(self.reply.send, **extra)
+        if first is None:
+            return functools.partial(self.reply.edit, **extra)
+        return functools.partial(first, edit=functools.partial(self.reply.edit, **extra)) \
+            if extra else first
 
     async def _in_place(self, show: Callable[[str], Awaitable[int]], part: str) -> int:
         expires_at = self.reply.expires_at
@@ -100,7 +122,7 @@ class FinalDelivery:
         return await persist(lambda: show(part), until=until, backoff=self.backoff,
                              clock=self.clock)
 
-    async def _fall_back(self, parts: list[str]) -> list[int]:
+    async def _fall_back(self, parts: list[str], view: View | None) -> list[int]:
         self.fell_back = True
         lead = self.reply.fallback_lead
         pieces = [p for part in parts for p in split_message(part, MESSAGE_LIMIT - len(lead))]
@@ -108,8 +130,9 @@ class FinalDelivery:
         ids: list[int] = []
         for index, piece in enumerate(pieces):
             content = lead + piece if index == 0 else piece
+            extra = with_view(view if index == len(pieces) - 1 else None)
             try:
-                ids.append(await persist(functools.partial(self.reply.fallback, content),
+                ids.append(await persist(functools.partial(self.reply.fallback, content, **extra),
                                          until=until, backoff=self.backoff, clock=self.clock))
             except FALLBACK_ERRORS as exc:
                 self.lost = True

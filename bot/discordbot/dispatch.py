@@ -14,7 +14,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -35,6 +35,7 @@ log = logging.getLogger("articlebot.discord")
 
 T = TypeVar("T")
 TokenCallback = Callable[[str], None]
+Attach = Callable[[T, float], Awaitable[discord.ui.View | None]]
 
 BUSY = "I'm busy answering other questions; try again in a moment."
 UPLOADS_BUSY = "Other uploads are waiting to be stored; try again in a minute."
@@ -215,11 +216,13 @@ class Dispatcher:
         return Accepted(future, stream, ahead, queued_at)
 
     async def deliver(
-        self, reply: Reply, accepted: Accepted[T], render: Callable[[T], str], *, context: str
+        self, reply: Reply, accepted: Accepted[T], render: Callable[[T], str], *, context: str,
+        attach: Attach[T] | None = None,
     ) -> Delivered[T]:
         """Stream the job's tokens into ``reply``, then show the final text (split at
         2,000 characters; retried, or posted in the channel, when Discord refuses it) and
-        return what was posted."""
+        return what was posted. ``attach(result, seconds since queued)`` gives the buttons
+        that go with the final text (the answer's 👍/👎), or None."""
         self._track_current_task()
         editor = ThrottledEditor(reply.edit, self._edit_interval_s)
         if accepted.ahead:
@@ -244,8 +247,11 @@ class Dispatcher:
             text = fmt.APOLOGY
         finally:
             await editor.stop(follower)
+        view = None
+        if attach is not None and result is not None:
+            view = await attach(result, time.monotonic() - accepted.queued_at)
         final = FinalDelivery(reply, self._lifetime_s)
-        ids = await final.put(text, first=editor.show)
+        ids = await final.put(text, first=editor.show, view=view)
         if final.lost:
             self.metrics.count_error("delivery")
         first = None if editor.first_edit_at is None else editor.first_edit_at - accepted.queued_at

@@ -15,9 +15,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import discord
+from discord.ui import View
 
 from bot.discordbot.faults import DISCORD_ERRORS, describe, is_transient, retry_after
 from bot.discordbot.format import preview
@@ -38,18 +39,25 @@ class Reply(Protocol):
     # Put before the first message posted by ``fallback`` (who it is for).
     fallback_lead: str
 
-    async def edit(self, content: str) -> int:
+    # Each takes the answer's buttons (``view``) with its last message only.
+    async def edit(self, content: str, view: View | None = None) -> int:
         """Show ``content`` in the answer message (creating it if needed); its id."""
         ...
 
-    async def send(self, content: str) -> int:
+    async def send(self, content: str, view: View | None = None) -> int:
         """Post one more message after the answer (overflow past 2,000 characters)."""
         ...
 
-    async def fallback(self, content: str) -> int:
+    async def fallback(self, content: str, view: View | None = None) -> int:
         """Post ``content`` as a new message in the channel, when the answer message can no
         longer be edited; raise ``NoFallback`` where the bot may not post."""
         ...
+
+
+def with_view(view: View | None) -> dict[str, Any]:
+    """discord.py's ``view=`` keyword only when there is one (``view=None`` would remove
+    the buttons a message has)."""
+    return {} if view is None else {"view": view}
 
 
 class InteractionReply:
@@ -62,19 +70,19 @@ class InteractionReply:
         self.expires_at: float | None = clock() - _age(interaction) + lifetime_s
         self.fallback_lead = f"{interaction.user.mention} "
 
-    async def edit(self, content: str) -> int:
+    async def edit(self, content: str, view: View | None = None) -> int:
         message = await self.interaction.edit_original_response(
-            content=content, allowed_mentions=NO_MENTIONS
+            content=content, allowed_mentions=NO_MENTIONS, **with_view(view)
         )
         return message.id
 
-    async def send(self, content: str) -> int:
+    async def send(self, content: str, view: View | None = None) -> int:
         message = await self.interaction.followup.send(
-            content, allowed_mentions=NO_MENTIONS, wait=True
+            content, allowed_mentions=NO_MENTIONS, wait=True, **with_view(view)
         )
         return message.id
 
-    async def fallback(self, content: str) -> int:
+    async def fallback(self, content: str, view: View | None = None) -> int:
         interaction = self.interaction
         if self.private:
             raise NoFallback("a private reply is not posted in the channel")
@@ -91,7 +99,7 @@ class InteractionReply:
         # Only the member who asked may be pinged: the answer quotes articles.
         mention = discord.AllowedMentions(everyone=False, roles=False, replied_user=False,
                                           users=[interaction.user])
-        message = await channel.send(content, allowed_mentions=mention)
+        message = await channel.send(content, allowed_mentions=mention, **with_view(view))
         return message.id
 
 
@@ -114,26 +122,30 @@ class MessageReply:
         self.expires_at: float | None = None
         self.fallback_lead = ""
 
-    async def edit(self, content: str) -> int:
+    async def edit(self, content: str, view: View | None = None) -> int:
+        extra = with_view(view)
         if self.message is None:
             if self.reference is not None:
                 self.message = await self.reference.reply(
-                    content, mention_author=False, allowed_mentions=NO_MENTIONS
+                    content, mention_author=False, allowed_mentions=NO_MENTIONS, **extra
                 )
             else:
-                self.message = await self.channel.send(content, allowed_mentions=NO_MENTIONS)
+                self.message = await self.channel.send(content, allowed_mentions=NO_MENTIONS,
+                                                       **extra)
         else:
-            self.message = await self.message.edit(content=content, allowed_mentions=NO_MENTIONS)
+            self.message = await self.message.edit(content=content, allowed_mentions=NO_MENTIONS,
+                                                   **extra)
         return self.message.id
 
-    async def send(self, content: str) -> int:
-        message = await self.channel.send(content, allowed_mentions=NO_MENTIONS)
+    async def send(self, content: str, view: View | None = None) -> int:
+        message = await self.channel.send(content, allowed_mentions=NO_MENTIONS,
+                                          **with_view(view))
         return message.id
 
-    async def fallback(self, content: str) -> int:
+    async def fallback(self, content: str, view: View | None = None) -> int:
         """The answer message could not be edited: a new one, replying to the question."""
         self.message = None
-        return await self.edit(content)
+        return await self.edit(content, view)
 
 
 MAX_INTERVAL_S = 10.0

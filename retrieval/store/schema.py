@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 # Raised whenever the schema changes; a database below it is set up (again) on open.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -37,6 +37,27 @@ CREATE TABLE IF NOT EXISTS summaries (
     model TEXT NOT NULL,
     text TEXT NOT NULL,
     PRIMARY KEY (content_hash, length, model)
+);
+-- Version 2: the question log (``retrieval.store.question_log``), kept only while the
+-- server's admin has it on; a voter is a keyed hash of the member id, never a name.
+CREATE TABLE IF NOT EXISTS question_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    asked_at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    abstained INTEGER NOT NULL,
+    citations TEXT NOT NULL,
+    latency_s REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS question_log_time ON question_log(asked_at);
+CREATE TABLE IF NOT EXISTS question_votes (
+    entry_id INTEGER NOT NULL REFERENCES question_log(id) ON DELETE CASCADE,
+    voter TEXT NOT NULL,
+    vote INTEGER NOT NULL,
+    reason TEXT,
+    voted_at TEXT NOT NULL,
+    PRIMARY KEY (entry_id, voter)
 );
 """
 

@@ -458,3 +458,28 @@ class UserActions:
         return await self._start_interaction(
             3, guild, user, data, custom_id, int(msg["channel_id"]), "en-US", target_message=msg
         )
+
+    async def modal_submit(
+        self,
+        guild: FakeGuild | None,
+        user: FakeUser,
+        modal: dict[str, Any],
+        values: Mapping[str, str],
+        *,
+        channel_id: int | None = None,
+    ) -> FakeInteraction:
+        """A user submits a modal the bot opened (``inter.modal``, callback type 9): one
+        MODAL_SUBMIT interaction (type 5) with ``values`` by text input custom id; inputs
+        not named are submitted empty."""
+        inputs = []
+        for row in modal.get("components") or []:
+            for item in row.get("components") or ([row["component"]] if "component" in row
+                                                  else []):
+                if item.get("type") == 4:
+                    inputs.append({"type": 1, "components": [{
+                        "type": 4, "custom_id": item["custom_id"],
+                        "value": values.get(item["custom_id"], "")}]})
+        data: dict[str, Any] = {"custom_id": modal["custom_id"], "components": inputs}
+        return await self._start_interaction(
+            5, guild, user, data, modal["custom_id"], channel_id, "en-US"
+        )
