@@ -3,7 +3,9 @@ the fast tier's doubles, for the storage fault tests."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,13 +36,19 @@ def store_file(settings: Settings, collection: str) -> Path:
     return DataDir(settings.data_dir).collection(collection) / STORE_FILE
 
 
-def damage(path: Path, size: int = 8192) -> None:
-    """Overwrite ``size`` bytes in the middle of ``path`` with garbage (a bad sector)."""
-    length = path.stat().st_size
-    assert length > 2 * size, f"{path} is too small to damage in the middle ({length} bytes)"
+def damage(path: Path, tables: tuple[str, ...] = ("articles", "chunks")) -> None:
+    """A bad sector over the pages the answers come from: the root pages of ``tables``
+    overwritten with garbage (the file's middle would depend on how many tables the schema
+    has, and an unused page is damage nobody meets)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        roots = [db.execute("SELECT rootpage FROM sqlite_master WHERE type = 'table' AND "
+                            "name = ?", (table,)).fetchone()[0] for table in tables]
     with open(path, "r+b") as handle:
-        handle.seek(length // 2 - size // 2)
-        handle.write(bytes(range(256)) * (size // 256))
+        for root in roots:
+            handle.seek((root - 1) * page_size)
+            handle.write(bytes(range(256)) * (page_size // 256))
         handle.flush()
         os.fsync(handle.fileno())
 

@@ -32,7 +32,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def _fill(disk: Path) -> None:
-    with open(disk / "filler", "wb") as handle:
+    with open(disk / "filler", "wb", buffering=0) as handle:  # nothing left to flush
         try:
             while True:
                 handle.write(b"\0" * 65536)

@@ -39,7 +39,7 @@ def _remount(disk: Path, mode: str) -> None:
 
 
 def _fill(disk: Path) -> None:
-    with open(disk / "filler", "wb") as handle:
+    with open(disk / "filler", "wb", buffering=0) as handle:  # nothing left to flush
         try:
             while True:
                 handle.write(b"\0" * 65536)
