@@ -136,16 +136,24 @@ class Engine:
         return self.embedder.dimension
 
     # -- backups (SQLite) ----------------------------------------------------------------
+    def _sqlite_only(self) -> None:
+        if self.settings.storage.backend != "sqlite":
+            raise InputError("The PostgreSQL store is checked, backed up and restored with "
+                             "PostgreSQL's own tools (pg_dump, pg_restore).")
+
     def check(self) -> list[CollectionCheck]:
         """An integrity check of every collection on disk."""
+        self._sqlite_only()
         return [self.backups.check(name) for name in self.backups.collections()]
 
     def backup(self, *, older_than_s: float = 0.0) -> list[BackupResult]:
         """Back up every collection that changed since its last backup."""
+        self._sqlite_only()
         return self.backups.backup_all(older_than_s=older_than_s)
 
     def restore(self, collection: str, source: Path | None = None) -> Path:
         """Restore ``collection`` from a backup (default its newest); returns the file."""
+        self._sqlite_only()
         self._collections.close_one(collection)
         return self.backups.restore(collection, source)
 

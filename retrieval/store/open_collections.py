@@ -1,5 +1,6 @@
 """The collections an Engine has open: opened (and created) on first use, the least recently
-used closed beyond ``storage.max_open_collections``."""
+used closed beyond ``storage.max_open_collections``; in the backend ``storage.backend``
+chooses (SQLite files, or PostgreSQL connected on first use)."""
 
 from __future__ import annotations
 
@@ -39,10 +40,15 @@ class OpenCollections:
 
     @property
     def backend(self) -> Backend:
-        """The store backend."""
+        """The store backend; PostgreSQL's pool (one per process) opens on first use."""
         with self._lock:
             if self._backend is None:
-                self._backend = SqliteFiles()
+                if self.settings.storage.backend == "postgres":
+                    from retrieval.store.postgres import postgres_backend
+
+                    self._backend = postgres_backend(self.settings.storage.pool_size)
+                else:
+                    self._backend = SqliteFiles()
             return self._backend
 
     def __len__(self) -> int:
