@@ -33,19 +33,21 @@ from retrieval.search.hybrid import SearchParams, hybrid_search
 from retrieval.store.backups import Backups
 from retrieval.store.collection import Collection
 from retrieval.store.open_collections import OpenCollections
+from retrieval.store.turns import TurnStore
 from retrieval.summary.summarizer import Summarizer
 from retrieval.types import (
     Answer,
     ArticleInfo,
     BackupResult,
     CollectionCheck,
+    DataDir,
     IngestResult,
     Passage,
     Summary,
     Turn,
 )
 
-__all__ = ["SAMPLE_NAME", "Engine", "sample_article_bytes"]
+__all__ = ["SAMPLE_NAME", "Engine", "TurnStore", "sample_article_bytes"]
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +133,15 @@ class Engine:
 
     def _existing(self, name: str | None) -> Collection | None:
         return self._collections.existing(name)
+
+    def conversation_turns(self) -> TurnStore | None:
+        """Where the Discord bot's follow-up memory persists, in the configured backend;
+        None (logged) where it cannot be opened: follow-ups then last until a restart."""
+        try:
+            return self._collections.backend.turns(DataDir(self.settings.data_dir).memory)
+        except StorageError as exc:
+            log.warning("follow-up memory kept in process memory only: %s", exc)
+            return None
 
     def embedder_dimension(self) -> int:
         return self.embedder.dimension

@@ -132,8 +132,9 @@ def test_racing_first_starts_set_the_schema_up_once(make_database: Callable[...,
         thread.join()
     assert errors == []
     with psycopg.connect(dsn) as conn:
-        rows = conn.execute("SELECT version FROM articlebot.schema_version").fetchall()
-    assert rows == [(SCHEMA_VERSION,)]
+        rows = conn.execute("SELECT version FROM articlebot.schema_version ORDER BY 1"
+                            ).fetchall()
+    assert rows == [(v,) for v in range(1, SCHEMA_VERSION + 1)]  # each version applied once
 
 
 # -- the command line: one sentence, exit 1, never the password ------------------------------
@@ -216,3 +217,28 @@ def test_redact_hides_the_password_and_the_connection_string() -> None:
     assert redact(f"bad value {PASSWORD}!", dsn) == "bad value ***!"
     url = f"postgresql://bot:{PASSWORD}@db/x"
     assert PASSWORD not in redact(f"at {url[:-2]} and {PASSWORD}", url)
+
+
+def test_an_older_schema_is_upgraded_in_place_and_a_newer_one_refused(
+    make_database: Callable[..., str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import psycopg
+
+    from retrieval.errors import StorageError
+    from retrieval.store import pgconnect
+
+    dsn = make_database()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        monkeypatch.setattr(pgconnect, "SCHEMA_VERSION", 1)
+        pgconnect.set_up(conn)
+        conn.execute("INSERT INTO articlebot.collections(name) VALUES ('kept')")
+        monkeypatch.undo()
+        pgconnect.set_up(conn)
+        assert conn.execute("SELECT version FROM articlebot.schema_version ORDER BY 1"
+                            ).fetchall() == [(1,), (2,)]
+        assert conn.execute("SELECT name FROM articlebot.collections").fetchall() == \
+            [("kept",)]
+        assert conn.execute("SELECT count(*) FROM articlebot.turns").fetchone() == (0,)
+        conn.execute("INSERT INTO articlebot.schema_version(version) VALUES (99)")
+        with pytest.raises(StorageError, match=r"newer articlebot \(schema 99\)"):
+            pgconnect.set_up(conn)

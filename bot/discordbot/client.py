@@ -22,7 +22,6 @@ from bot.discordbot.stream import NO_MENTIONS
 from bot.metrics import Metrics
 from config import Settings
 from retrieval.engine import Engine
-from retrieval.types import DataDir
 
 log = logging.getLogger("articlebot.discord")
 
@@ -41,7 +40,7 @@ class ArticleBot(discord.Client):
         self.dispatcher = Dispatcher(settings, self.metrics)
         self.memory = ConversationMemory(
             max_turns=max(settings.answer.history_turns, 1),
-            path=DataDir(settings.data_dir).memory,
+            store=engine.conversation_turns(),
             max_keys_per_guild=settings.discord.memory_keys_per_guild)
         self.tree = app_commands.CommandTree(self)
         SlashCommands(engine, self.dispatcher, settings, self.memory).add_to(self.tree)

@@ -1,7 +1,7 @@
 """What every store backend offers a collection: the records it returns (``StoredChunk``),
 the one title rule (``title_key``), the interface of one collection's store (``Store``) and
 the interface of a backend as a whole (``Backend``: opening a collection's store, its
-writers' lock, whether a collection exists).
+writers' lock, whether a collection exists, the bot's follow-up memory).
 
 Two backends implement it: SQLite files in the data directory (``sqlite`` behind
 ``collection.SqliteFiles``, the embedded default) and PostgreSQL with pgvector
@@ -20,6 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
+from retrieval.store.turns import TurnStore
 from retrieval.types import ArticleInfo, Chunk
 
 
@@ -70,7 +71,8 @@ class Store(Protocol):
     def article_text(self, article_id: int) -> str: ...
 
     def put_article(self, *, title: str, source: str, content_hash: str, text: str,
-                    chunks: Sequence[Chunk], vectors: np.ndarray, added_by: str | None
+                    chunks: Sequence[Chunk], vectors: np.ndarray, added_by: str | None,
+                    added_at: str | None = None
                     ) -> tuple[ArticleInfo, list[int], list[int]]: ...
 
     def delete_article(self, article_id: int) -> list[int]: ...
@@ -101,6 +103,10 @@ class Backend(Protocol):
         ...
 
     def exists(self, directory: Path, name: str) -> bool: ...
+
+    def turns(self, path: Path) -> TurnStore:
+        """The follow-up memory (``path``: the data directory's file, for SQLite)."""
+        ...
 
     def check_writable(self, store: Store, directory: Path) -> None:
         """Raise ``StorageError`` (one sentence) where a write could not be stored."""

@@ -43,6 +43,7 @@ from retrieval.store.indexes import (
     save_indexes,
 )
 from retrieval.store.sqlite import Store
+from retrieval.store.turns import SqliteTurns
 from retrieval.types import ArticleInfo
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,9 @@ class SqliteFiles:
         opened: no silent empties)."""
         return (directory / STORE_FILE).is_file() or \
             indexed_chunks(directory / INDEX_DIR) is not None
+
+    def turns(self, path: Path) -> SqliteTurns:
+        return SqliteTurns(path)
 
     def check_writable(self, store: Any, directory: Path) -> None:
         if store.read_only:

@@ -22,7 +22,7 @@ from retrieval.errors import StorageError
 log = logging.getLogger(__name__)
 
 DSN_ENV = "ARTICLEBOT_DATABASE_URL"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # The first key of every advisory lock the bot takes (the second: 0 for the schema, the
 # hash of a collection's name for its writers), so they stay apart from other applications'.
 LOCK_CLASS = 0x61620000 >> 1
@@ -63,6 +63,13 @@ MIGRATIONS: dict[int, list[str]] = {
             content_hash text NOT NULL, length text NOT NULL, model text NOT NULL,
             text text NOT NULL,
             PRIMARY KEY (collection, content_hash, length, model))""",
+    ],
+    # The Discord bot's follow-up memory (``retrieval.store.turns``).
+    2: [
+        """CREATE TABLE articlebot.turns (
+            key bigint PRIMARY KEY, guild text NOT NULL,
+            updated double precision NOT NULL, turns text NOT NULL)""",
+        "CREATE INDEX turns_guild ON articlebot.turns (guild, updated)",
     ],
 }
 

@@ -107,9 +107,10 @@ class PostgresStore:
         return str(rows[0][0]) if rows else ""
 
     def put_article(self, *, title: str, source: str, content_hash: str, text: str,
-                    chunks: Sequence[Chunk], vectors: np.ndarray, added_by: str | None
-                    ) -> tuple[ArticleInfo, list[int], list[int]]:
-        """Insert an article, replacing one with the same title, in one transaction.
+                    chunks: Sequence[Chunk], vectors: np.ndarray, added_by: str | None,
+                    added_at: str | None = None) -> tuple[ArticleInfo, list[int], list[int]]:
+        """Insert an article, replacing one with the same title, in one transaction
+        (``added_at``: now, unless copied from elsewhere).
 
         Returns the new article, the ids of its chunks, and the ids of the chunks removed.
         """
@@ -122,7 +123,8 @@ class PostgresStore:
                 "INSERT INTO articlebot.articles(collection, title, title_key, source, "
                 "content_hash, text, added_at, added_by) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
                 "RETURNING id",
-                (self.name, title, key, source, content_hash, text, now_text(), added_by),
+                (self.name, title, key, source, content_hash, text, added_at or now_text(),
+                 added_by),
             ).fetchone()[0])
             ids = self._insert_chunks(conn, article_id, chunks, vectors)
             conn.execute(_BUMP, (self.name,))
@@ -226,6 +228,53 @@ class PostgresStore:
                          (self.name, content_hash, length, model, text))
 
 
+class PostgresTurns:
+    """The follow-up memory in the shared database (a ``turns.TurnStore``)."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def load(self, key: int) -> str | None:
+        with self.db.connection("read the follow-up memory") as conn:
+            row = conn.execute("SELECT turns FROM articlebot.turns WHERE key = %s",
+                               (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def save(self, keys: Sequence[int], guild: str, updated: float, turns: str,
+             keep: int) -> None:
+        if not keys:
+            return
+        with self.db.connection("save the follow-up memory") as conn, conn.transaction():
+            conn.cursor().executemany(
+                "INSERT INTO articlebot.turns(key, guild, updated, turns) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET guild = excluded.guild, "
+                "updated = excluded.updated, turns = excluded.turns",
+                [(key, guild, updated, turns) for key in keys])
+            conn.execute(
+                "DELETE FROM articlebot.turns WHERE guild = %s AND key NOT IN (SELECT key FROM "
+                "articlebot.turns WHERE guild = %s ORDER BY updated DESC, key DESC LIMIT %s)",
+                (guild, guild, keep))
+
+    def insert_missing(self, rows: Sequence[tuple[int, str, float, str]]) -> int:
+        """Rows of (key, guild, updated, turns) not already stored (``migrate``); returns how
+        many were new."""
+        with self.db.connection("save the follow-up memory") as conn, conn.transaction():
+            before = int(conn.execute("SELECT count(*) FROM articlebot.turns").fetchone()[0])
+            conn.cursor().executemany(
+                "INSERT INTO articlebot.turns(key, guild, updated, turns) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (key) DO NOTHING", list(rows))
+            return int(conn.execute("SELECT count(*) FROM articlebot.turns").fetchone()[0]) \
+                - before
+
+    def count_keys(self, keys: Sequence[int]) -> int:
+        with self.db.connection("read the follow-up memory") as conn:
+            return int(conn.execute("SELECT count(*) FROM articlebot.turns WHERE key = ANY(%s)",
+                                    (list(keys),)).fetchone()[0])
+
+    def close(self) -> None:
+        """Nothing to release: the connections belong to the process's pool."""
+
+
 class PostgresBackend:
     """Collections in one PostgreSQL database (see the module's docstring)."""
 
@@ -263,6 +312,9 @@ class PostgresBackend:
                         raise
         finally:
             self.db.lock_slots.release()
+
+    def turns(self, path: Path) -> PostgresTurns:
+        return PostgresTurns(self.db)
 
     def exists(self, directory: Path, name: str) -> bool:
         with self.db.connection(f"read collection {name}") as conn:

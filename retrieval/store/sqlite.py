@@ -240,8 +240,10 @@ class Store:
         chunks: Sequence[Chunk],
         vectors: np.ndarray,
         added_by: str | None,
+        added_at: str | None = None,
     ) -> tuple[ArticleInfo, list[int], list[int]]:
-        """Insert an article, replacing one with the same title, in one transaction.
+        """Insert an article, replacing one with the same title, in one transaction
+        (``added_at``: now, unless copied from elsewhere).
 
         Returns the new article, the ids of its chunks, and the ids of the chunks removed.
         """
@@ -256,7 +258,7 @@ class Store:
             cursor = db.execute(
                 "INSERT INTO articles(title, title_key, source, content_hash, text, added_at, "
                 "added_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (title, key, source, content_hash, text, now_text(), added_by),
+                (title, key, source, content_hash, text, added_at or now_text(), added_by),
             )
             article_id = int(cursor.lastrowid or 0)
             ids: list[int] = []
