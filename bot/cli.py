@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bot.context import Context, Group, pass_context
-from bot.maintenance import backup_command, check_command, restore_command
+from bot.maintenance import backup_command, check_command, migrate_command, restore_command
 from bot.measure import bench_command, eval_command, train_reader_command
 from bot.run import run_command
 
@@ -259,6 +259,7 @@ cli.add_command(run_command)  # light: discord is imported when it runs
 cli.add_command(check_command)
 cli.add_command(backup_command)
 cli.add_command(restore_command)
+cli.add_command(migrate_command)
 
 
 def main() -> None:

@@ -42,6 +42,7 @@ from retrieval.types import (
     CollectionCheck,
     DataDir,
     IngestResult,
+    MigrationResult,
     Passage,
     Summary,
     Turn,
@@ -167,6 +168,17 @@ class Engine:
         self._sqlite_only()
         self._collections.close_one(collection)
         return self.backups.restore(collection, source)
+
+    def migrate(self, to: Literal["postgres"] = "postgres") -> list[MigrationResult]:
+        """Copy this data directory's SQLite collections (articles, meta, summaries) and the
+        follow-up memory into PostgreSQL (``ARTICLEBOT_DATABASE_URL``); re-running it is
+        harmless, and each result says whether the target holds everything."""
+        from retrieval.store.migrate import migrate_to_postgres
+        from retrieval.store.postgres import postgres_backend
+
+        backend = postgres_backend(self.settings.storage.pool_size)
+        return migrate_to_postgres(DataDir(self.settings.data_dir), self.backups.collections(),
+                                   backend, self.settings.storage.lock_timeout_s)
 
     # -- ingestion ----------------------------------------------------------------------
     def ingest_bytes(self, data: bytes, name: str, *, collection: str | None = None,
