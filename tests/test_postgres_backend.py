@@ -242,3 +242,20 @@ def test_an_older_schema_is_upgraded_in_place_and_a_newer_one_refused(
         conn.execute("INSERT INTO articlebot.schema_version(version) VALUES (99)")
         with pytest.raises(StorageError, match=r"newer articlebot \(schema 99\)"):
             pgconnect.set_up(conn)
+
+
+def test_without_the_extra_installed_the_backend_asks_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # import psycopg raises ImportError
+    code, stderr = _cli(tmp_path, "host=/x dbname=x", "list")
+    assert (code, stderr) == (1, "Error: The PostgreSQL backend needs its client libraries: "
+                                 "pip install 'articlebot[postgres]'.\n")
+
+
+@pytest.mark.parametrize("command", [["backup"], ["check"], ["restore", "default"]])
+def test_sqlite_backups_say_postgres_has_its_own_tools(tmp_path: Path,
+                                                       command: list[str]) -> None:
+    code, stderr = _cli(tmp_path, "host=/x dbname=x", *command)
+    assert (code, stderr) == (1, "Error: The PostgreSQL store is checked, backed up and "
+                                 "restored with PostgreSQL's own tools (pg_dump, pg_restore).\n")
