@@ -171,3 +171,23 @@ def test_a_collection_exists_once_opened(backend: Backend, open_store: OpenStore
     assert not backend.exists(tmp_path / "news", "news")
     open_store("news")
     assert backend.exists(tmp_path / "news", "news")
+
+
+def test_every_statement_on_a_collections_rows_names_its_collection() -> None:
+    """Guild isolation by construction: each SQL text in the PostgreSQL store that reads or
+    changes articles, chunks, meta or summaries filters on (or sets) its collection."""
+    import ast
+    import re
+
+    import retrieval.store.postgres as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    statements = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+                  and isinstance(node.value, str)
+                  and re.search(r"\b(SELECT|INSERT|UPDATE|DELETE)\b", node.value)]
+    tenant_tables = re.compile(r"articlebot\.(articles|chunks|meta|summaries)\b")
+    checked = [s for s in statements if tenant_tables.search(s)]
+    assert len(checked) >= 15
+    for sql in checked:
+        assert re.search(r"\bcollection\b", sql), sql
+
