@@ -259,3 +259,21 @@ def test_sqlite_backups_say_postgres_has_its_own_tools(tmp_path: Path,
     code, stderr = _cli(tmp_path, "host=/x dbname=x", *command)
     assert (code, stderr) == (1, "Error: The PostgreSQL store is checked, backed up and "
                                  "restored with PostgreSQL's own tools (pg_dump, pg_restore).\n")
+
+
+def test_connections_dropped_by_the_server_are_replaced_without_a_failed_question(
+    pg_server: PgServer, pg_url: str, fast_engine: Callable[..., Engine], tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A database restart (or failover) ends every pooled connection; the next question
+    gets a fresh one instead of an error."""
+    caplog.set_level(logging.DEBUG)
+    host = _host(fast_engine, tmp_path, "host")
+    host.ingest_bytes(VOLCANO.encode(), "volcano.txt")
+    assert host.search(QUESTION)
+    dbname = pg_url.split("dbname=")[1].split()[0]
+    pg_server.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    f"WHERE datname = '{dbname}' AND pid <> pg_backend_pid()")
+    for _ in range(3):
+        assert host.search(QUESTION)[0].title == "Volcano Watch"
+    assert PASSWORD not in caplog.text

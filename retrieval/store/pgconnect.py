@@ -195,11 +195,13 @@ class Database:
         except psycopg.ProgrammingError as exc:  # an invalid connection string
             raise connect_sentence(exc, dsn) from None
         self.lock_slots = threading.BoundedSemaphore(pool_size)
+        # ``check``: a connection the server ended (a restart, a failover) is replaced when
+        # it is handed out, at the cost of one round trip, instead of failing a question.
         self.pool = ConnectionPool(dsn, min_size=1, max_size=2 * pool_size, open=True,
                                    kwargs={"autocommit": True,
                                            "connect_timeout": CONNECT_TIMEOUT_S},
-                                   configure=_configure, timeout=POOL_TIMEOUT_S,
-                                   name="articlebot")
+                                   configure=_configure, check=ConnectionPool.check_connection,
+                                   timeout=POOL_TIMEOUT_S, name="articlebot")
 
     @contextmanager
     def connection(self, what: str) -> Iterator[Any]:
