@@ -24,6 +24,7 @@ from postgres_fixture import PASSWORD, PgServer
 from bot.cli import cli
 from retrieval.engine import Engine
 from retrieval.errors import NotFoundError
+from retrieval.types import DataDir
 
 VOLCANO = (
     "Volcano Watch\n\n"
@@ -57,6 +58,8 @@ def test_a_write_on_one_host_is_seen_by_the_others_next_question(
     with pytest.raises(NotFoundError):
         host_a.get_article("Volcano Watch")
     assert not any((tmp_path / "host-a").rglob("*.sqlite3"))  # nothing stored in files
+    for host in ("host-a", "host-b"):  # but each host keeps its own index caches
+        assert DataDir(tmp_path / host).collection("default").joinpath("index").is_dir()
 
 
 def test_one_guild_never_finds_anothers_article(
