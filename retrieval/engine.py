@@ -132,6 +132,10 @@ class Engine:
         """The named collection, opened (and created on disk) if need be."""
         return self._collections.get(name)
 
+    def drop_collection(self, name: str) -> None:
+        """Delete a collection and everything in it, in whichever backend holds it."""
+        self._collections.drop(name)
+
     def _existing(self, name: str | None) -> Collection | None:
         return self._collections.existing(name)
 

@@ -280,3 +280,16 @@ def test_connections_dropped_by_the_server_are_replaced_without_a_failed_questio
     for _ in range(3):
         assert host.search(QUESTION)[0].title == "Volcano Watch"
     assert PASSWORD not in caplog.text
+
+
+def test_a_collection_dropped_on_one_host_is_empty_on_the_other(
+    pg_url: str, fast_engine: Callable[..., Engine], tmp_path: Path,
+) -> None:
+    host_a, host_b = (_host(fast_engine, tmp_path, name) for name in ("host-a", "host-b"))
+    host_a.ingest_bytes(VOLCANO.encode(), "volcano.txt", collection="eval-tmp-1")
+    assert host_b.search(QUESTION, collection="eval-tmp-1")  # B has it open, indexes built
+    host_a.drop_collection("eval-tmp-1")
+    assert host_b.search(QUESTION, collection="eval-tmp-1") == []
+    assert host_b.list_articles("eval-tmp-1") == []
+    host_b.ingest_bytes(VOLCANO.encode(), "volcano.txt", collection="eval-tmp-1")
+    assert host_a.search(QUESTION, collection="eval-tmp-1")

@@ -191,3 +191,27 @@ def test_every_statement_on_a_collections_rows_names_its_collection() -> None:
     for sql in checked:
         assert re.search(r"\bcollection\b", sql), sql
 
+
+
+def test_a_dropped_collection_is_gone_and_can_start_again(
+    backend: Backend, open_store: OpenStore, tmp_path: Path,
+) -> None:
+    news, other = open_store("news"), open_store("other")
+    _put(news, "Volcano Watch", "one", "two")
+    news.save_summary("Volcano Watch", "short", "m", "s")
+    _put(other, "Kept", "three")
+    news.close()
+    backend.drop(tmp_path / "news", "news", 5.0)
+    assert not backend.exists(tmp_path / "news", "news")
+    assert not (tmp_path / "news").exists()
+    again = open_store("news")
+    assert again.list_articles() == [] and again.chunk_count() == 0
+    assert again.cached_summary("Volcano Watch", "short", "m") is None
+    _put(again, "Volcano Watch", "one")  # writes work again
+    if backend.name == "postgres":  # another host's store, opened before the drop
+        backend.drop(tmp_path / "news", "news", 5.0)
+        _put(again, "Ferry", "two")
+        again.set_meta("sample_loaded", "1")
+        again.save_summary("h", "short", "m", "s")
+        assert [a.title for a in open_store("news").list_articles()] == ["Ferry"]
+    assert [a.title for a in other.list_articles()] == ["Kept"] and other.chunk_count() == 1

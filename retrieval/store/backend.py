@@ -104,6 +104,10 @@ class Backend(Protocol):
 
     def exists(self, directory: Path, name: str) -> bool: ...
 
+    def drop(self, directory: Path, name: str, timeout_s: float) -> None:
+        """Delete the collection: its store and its local directory."""
+        ...
+
     def turns(self, path: Path) -> TurnStore:
         """The follow-up memory (``path``: the data directory's file, for SQLite)."""
         ...

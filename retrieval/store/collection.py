@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -102,6 +103,9 @@ class SqliteFiles:
         opened: no silent empties)."""
         return (directory / STORE_FILE).is_file() or \
             indexed_chunks(directory / INDEX_DIR) is not None
+
+    def drop(self, directory: Path, name: str, timeout_s: float) -> None:
+        shutil.rmtree(directory, ignore_errors=True)
 
     def turns(self, path: Path) -> SqliteTurns:
         return SqliteTurns(path)

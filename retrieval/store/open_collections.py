@@ -91,6 +91,14 @@ class OpenCollections:
             if found is not None:
                 found.close()
 
+    def drop(self, name: str) -> None:
+        """Close and delete a collection (a temporary one of ``articlebot eval``, say)."""
+        name = check_collection_name(name)
+        with self._lock:
+            self.close_one(name)
+            self.backend.drop(self._data.collection(name), name,
+                              self.settings.storage.lock_timeout_s)
+
     def close(self) -> None:
         with self._lock:
             for collection in self._collections.values():

@@ -14,6 +14,7 @@ host leaves no stale lock.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -43,9 +44,8 @@ class PostgresStore:
         self.name = name
         self.read_only = False
         self.refusal = ""
-        with self._write() as conn:
-            conn.execute("INSERT INTO articlebot.collections(name) VALUES (%s) "
-                         "ON CONFLICT DO NOTHING", (name,))
+        with self._write():  # the collection's row
+            pass
 
     def close(self) -> None:
         """Nothing to release: the connections belong to the process's pool."""
@@ -53,8 +53,15 @@ class PostgresStore:
     def _read(self) -> contextlib.AbstractContextManager[Any]:
         return self.db.connection(f"read collection {self.name}")
 
-    def _write(self) -> contextlib.AbstractContextManager[Any]:
-        return self.db.connection(f"store into collection {self.name}; nothing was stored")
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Any]:
+        """A connection for a change, the collection's row made first: another host may
+        have dropped the collection since this one opened it."""
+        with self.db.connection(f"store into collection {self.name}; nothing was stored"
+                                ) as conn:
+            conn.execute("INSERT INTO articlebot.collections(name) VALUES (%s) "
+                         "ON CONFLICT DO NOTHING", (self.name,))
+            yield conn
 
     def _rows(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
         with self._read() as conn:
@@ -315,6 +322,15 @@ class PostgresBackend:
 
     def turns(self, path: Path) -> PostgresTurns:
         return PostgresTurns(self.db)
+
+    def drop(self, directory: Path, name: str, timeout_s: float) -> None:
+        """Its rows (articles, chunks, meta and summaries go with the collection's row),
+        under its writers' lock, then this host's caches."""
+        with self.exclusive(directory, name, timeout_s), \
+                self.db.connection(f"delete collection {name}") as conn, conn.transaction():
+            conn.execute("DELETE FROM articlebot.chunks WHERE collection = %s", (name,))
+            conn.execute("DELETE FROM articlebot.collections WHERE name = %s", (name,))
+        shutil.rmtree(directory, ignore_errors=True)
 
     def exists(self, directory: Path, name: str) -> bool:
         with self.db.connection(f"read collection {name}") as conn:
