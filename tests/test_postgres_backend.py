@@ -293,3 +293,13 @@ def test_a_collection_dropped_on_one_host_is_empty_on_the_other(
     assert host_b.list_articles("eval-tmp-1") == []
     host_b.ingest_bytes(VOLCANO.encode(), "volcano.txt", collection="eval-tmp-1")
     assert host_a.search(QUESTION, collection="eval-tmp-1")
+
+
+def test_a_connection_string_that_does_not_parse_is_never_quoted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    code, stderr = _cli(tmp_path, "host=/x password=first-half second-half-9f2", "-v", "list")
+    assert (code, stderr) == (1, "Error: ARTICLEBOT_DATABASE_URL is not a valid PostgreSQL "
+                                 "connection string.\n")
+    assert "second-half-9f2" not in caplog.text and "first-half" not in caplog.text

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 from retrieval.errors import StorageError
 
@@ -89,13 +90,16 @@ def _client() -> Any:
 
 
 def redact(text: str, dsn: str) -> str:
-    """``text`` without the connection string or its password."""
+    """``text`` without the connection string or its password (as given, or URL-encoded).
+    Nothing of it where the string does not parse: its parser quotes pieces of it."""
     try:
         password = _client().conninfo.conninfo_to_dict(dsn).get("password")
-    except Exception:  # an unparsable string: hide all of it wherever it appears
-        password = None
+    except Exception:
+        return "the connection string does not parse (details withheld)"
     text = text.replace(dsn, f"${DSN_ENV}")
-    return text.replace(str(password), "***") if password else text
+    for form in {str(password), quote(str(password), safe="")} if password else ():
+        text = text.replace(form, "***")
+    return text
 
 
 def connect_sentence(exc: BaseException, dsn: str) -> StorageError:
@@ -107,8 +111,8 @@ def connect_sentence(exc: BaseException, dsn: str) -> StorageError:
         return StorageError(LOGIN_REFUSED)
     if "database" in lowered and "does not exist" in lowered:
         return StorageError(f"The database named in {DSN_ENV} does not exist on the server.")
-    if "invalid" in lowered and ("dsn" in lowered or "connection option" in lowered
-                                 or "uri" in lowered):
+    if "does not parse" in lowered or ("invalid" in lowered and (
+            "dsn" in lowered or "connection option" in lowered or "uri" in lowered)):
         return StorageError(f"{DSN_ENV} is not a valid PostgreSQL connection string.")
     return StorageError(UNREACHABLE)
 
