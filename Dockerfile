@@ -38,7 +38,10 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY config ./config
 COPY retrieval ./retrieval
-RUN pip install .
+# With the PostgreSQL client (a few MB), so that one image serves one host or several.
+# DL3013 mistakes the local project and its extra for an unpinned registry package.
+# hadolint ignore=DL3013
+RUN pip install ".[postgres]"
 COPY docker/bake-models.sh /usr/local/bin/bake-models
 RUN bake-models /opt/articlebot/models
 
@@ -81,7 +84,10 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY config ./config
 COPY retrieval ./retrieval
-RUN CMAKE_ARGS="${LLAMA_CPU_FLAGS}" pip install .
+# With the PostgreSQL client (a few MB), so that one image serves one host or several.
+# DL3013 mistakes the local project and its extra for an unpinned registry package.
+# hadolint ignore=DL3013
+RUN CMAKE_ARGS="${LLAMA_CPU_FLAGS}" pip install ".[postgres]"
 COPY docker/bake-models.sh /usr/local/bin/bake-models
 RUN bake-models /opt/articlebot/models
 

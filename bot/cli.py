@@ -15,7 +15,7 @@ import click
 
 from bot.context import Context, Group, pass_context
 from bot.insight_cli import export, stats, unanswered
-from bot.maintenance import backup_command, check_command, restore_command
+from bot.maintenance import backup_command, check_command, migrate_command, restore_command
 from bot.measure import bench_command, eval_command, train_reader_command
 from bot.run import run_command
 
@@ -278,6 +278,7 @@ cli.add_command(export)
 cli.add_command(check_command)
 cli.add_command(backup_command)
 cli.add_command(restore_command)
+cli.add_command(migrate_command)
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
 """``articlebot check``, ``backup`` and ``restore``: the SQLite backend's integrity check,
-backups and restores (``retrieval.store.backups`` behind the Engine). None loads a model."""
+backups and restores (``retrieval.store.backups`` behind the Engine); ``migrate``: its data
+into PostgreSQL. None loads a model."""
 
 from __future__ import annotations
 
@@ -55,3 +56,30 @@ def restore_command(obj: Context, collection: str, source: Path | None) -> None:
     articles = obj.engine.list_articles(collection)
     noun = "article" if len(articles) == 1 else "articles"
     click.echo(f"Restored collection {collection} from {used} ({len(articles)} {noun}).")
+
+
+@click.command(name="migrate")
+@click.option("--to", "target", type=click.Choice(["postgres"]), required=True,
+              help="The store to copy into (its connection string: ARTICLEBOT_DATABASE_URL).")
+@pass_context
+def migrate_command(obj: Context, target: str) -> None:
+    """Copy the data directory's collections and follow-up memory into PostgreSQL (running it
+    again is harmless; exit 1 unless the target holds everything)."""
+    results = obj.engine.migrate("postgres")
+    if not results:
+        click.echo("No collections yet.")
+    for r in results:
+        if not r.ok:
+            click.echo(f"{r.collection}: {r.detail}")
+        elif r.collection == "follow-up memory":
+            click.echo(f"{r.collection}: {r.items} conversations in PostgreSQL "
+                       f"({r.copied} copied now)")
+        else:
+            click.echo(f"{r.collection}: {r.items} articles, {r.chunks} passages in PostgreSQL "
+                       f"({r.copied} copied now)")
+    bad = sum(not r.ok for r in results)
+    if bad:
+        raise click.ClickException(f"{bad} of {len(results)} were not copied whole; "
+                                   "run the command again.")
+    if results:
+        click.echo('Done: set storage.backend = "postgres" on every host.')

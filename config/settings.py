@@ -161,6 +161,8 @@ class DiscordSettings(_Section):
 
 
 class StorageSettings(_Section):
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    pool_size: int = Field(4, ge=1, le=100)
     lock_timeout_s: float = Field(30.0, gt=0)
     max_open_collections: int = Field(64, ge=1)
 

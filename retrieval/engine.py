@@ -36,19 +36,22 @@ from retrieval.search.hybrid import SearchParams, hybrid_search
 from retrieval.store.backups import Backups
 from retrieval.store.collection import Collection
 from retrieval.store.open_collections import OpenCollections
+from retrieval.store.turns import TurnStore
 from retrieval.summary.summarizer import Summarizer
 from retrieval.types import (
     Answer,
     ArticleInfo,
     BackupResult,
     CollectionCheck,
+    DataDir,
     IngestResult,
+    MigrationResult,
     Passage,
     Summary,
     Turn,
 )
 
-__all__ = ["SAMPLE_NAME", "Engine", "sample_article_bytes"]
+__all__ = ["SAMPLE_NAME", "Engine", "TurnStore", "sample_article_bytes"]
 
 log = logging.getLogger(__name__)
 
@@ -135,25 +138,57 @@ class Engine:
         """The named collection, opened (and created on disk) if need be."""
         return self._collections.get(name)
 
+    def drop_collection(self, name: str) -> None:
+        """Delete a collection and everything in it, in whichever backend holds it."""
+        self._collections.drop(name)
+
     def _existing(self, name: str | None) -> Collection | None:
         return self._collections.existing(name)
+
+    def conversation_turns(self) -> TurnStore | None:
+        """Where the Discord bot's follow-up memory persists, in the configured backend;
+        None (logged) where it cannot be opened: follow-ups then last until a restart."""
+        try:
+            return self._collections.backend.turns(DataDir(self.settings.data_dir).memory)
+        except StorageError as exc:
+            log.warning("follow-up memory kept in process memory only: %s", exc)
+            return None
 
     def embedder_dimension(self) -> int:
         return self.embedder.dimension
 
     # -- backups (SQLite) ----------------------------------------------------------------
+    def _sqlite_only(self) -> None:
+        if self.settings.storage.backend != "sqlite":
+            raise InputError("The PostgreSQL store is checked, backed up and restored with "
+                             "PostgreSQL's own tools (pg_dump, pg_restore).")
+
     def check(self) -> list[CollectionCheck]:
         """An integrity check of every collection on disk."""
+        self._sqlite_only()
         return [self.backups.check(name) for name in self.backups.collections()]
 
     def backup(self, *, older_than_s: float = 0.0) -> list[BackupResult]:
         """Back up every collection that changed since its last backup."""
+        self._sqlite_only()
         return self.backups.backup_all(older_than_s=older_than_s)
 
     def restore(self, collection: str, source: Path | None = None) -> Path:
         """Restore ``collection`` from a backup (default its newest); returns the file."""
+        self._sqlite_only()
         self._collections.close_one(collection)
         return self.backups.restore(collection, source)
+
+    def migrate(self, to: Literal["postgres"] = "postgres") -> list[MigrationResult]:
+        """Copy this data directory's SQLite collections (articles, meta, summaries) and the
+        follow-up memory into PostgreSQL (``ARTICLEBOT_DATABASE_URL``); re-running it is
+        harmless, and each result says whether the target holds everything."""
+        from retrieval.store.migrate import migrate_to_postgres
+        from retrieval.store.postgres import postgres_backend
+
+        backend = postgres_backend(self.settings.storage.pool_size)
+        return migrate_to_postgres(DataDir(self.settings.data_dir), self.backups.collections(),
+                                   backend, self.settings.storage.lock_timeout_s)
 
     # -- ingestion ----------------------------------------------------------------------
     def ingest_bytes(self, data: bytes, name: str, *, collection: str | None = None,

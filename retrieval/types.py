@@ -231,3 +231,17 @@ class PeriodStats:
                 "answered_share": self.answered_share, "up": self.up, "down": self.down,
                 "p50_s": self.p50_s, "p95_s": self.p95_s,
                 "top_articles": [{"title": t, "citations": n} for t, n in self.top_articles]}
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    """One collection (or the follow-up memory) copied into PostgreSQL by ``articlebot
+    migrate``: what the source holds, what this run copied, and whether the target now holds
+    all of it (``detail`` says what is missing or why it failed)."""
+
+    collection: str
+    items: int  # articles (conversations, for the memory) in the source
+    copied: int  # of them copied by this run; the others were there already
+    chunks: int = 0  # passages of the source's articles, all present in the target when ok
+    ok: bool = True
+    detail: str = ""

@@ -20,7 +20,7 @@ from retrieval.engine import Engine
 from retrieval.models.cache import ModelCache
 from retrieval.types import DataDir
 
-pytest_plugins = ["fakediscord.pytest_plugin", "discordkit"]
+pytest_plugins = ["fakediscord.pytest_plugin", "discordkit", "postgres_fixture"]
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -50,3 +50,15 @@ def test_bench_reports_every_figure(make_settings: Callable[..., Settings],
     assert report["cold_start_s"] > report["cold_load_s"] > 0
     assert 100 < report["peak_rss_mb"] < 4000
     assert report["embedding_device"] and report["llm_device"] in {"cpu", "gpu"}
+
+
+def test_the_bench_measures_sqlite_and_never_writes_into_a_shared_database(
+    tmp_path: Path,
+) -> None:
+    from config import load_settings
+    from retrieval.evaluation.benchmark import _settings_for
+
+    shared = load_settings(None, {"data_dir": tmp_path / "data", "llm.backend": "openai",
+                                  "storage.backend": "postgres"})
+    bench = _settings_for(shared, tmp_path / "bench")
+    assert (bench.storage.backend, bench.data_dir) == ("sqlite", tmp_path / "bench")

@@ -22,6 +22,7 @@ from bot.discordbot.stream import ThrottledEditor
 from bot.discordbot.worker import LLMWorker, QueueExpired, QueueFull, TokenStream
 from bot.metrics import Metrics
 from config import Settings
+from retrieval.engine import TurnStore
 from retrieval.errors import NotFoundError
 from retrieval.types import Turn
 
@@ -234,23 +235,38 @@ async def test_deliver_splits_long_answers_and_turns_errors_into_one_sentence(
     await dispatcher.close()
 
 
-def test_memory_in_sqlite_survives_a_restart_and_is_bounded_per_server(tmp_path: Path) -> None:
-    path = tmp_path / "memory.sqlite3"
-    memory = ConversationMemory(max_turns=2, path=path, max_keys_per_guild=3)
+@pytest.fixture(params=["sqlite", "postgres"])
+def turn_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], TurnStore]:
+    """Opens the follow-up memory's store anew, as a restarted process (or another host)
+    would: the data directory's SQLite file, or the shared PostgreSQL database."""
+    if request.param == "sqlite":
+        from retrieval.store.turns import SqliteTurns
+
+        return lambda: SqliteTurns(tmp_path / "memory.sqlite3")
+    request.getfixturevalue("pg_url")
+    from retrieval.store.postgres import postgres_backend
+
+    return lambda: postgres_backend(pool_size=2).turns(tmp_path)
+
+
+def test_memory_survives_a_restart_and_is_bounded_per_server(
+    turn_store: Callable[[], TurnStore],
+) -> None:
+    memory = ConversationMemory(max_turns=2, store=turn_store(), max_keys_per_guild=3)
     memory.remember([10, 11], (), Turn("q1", "a1"), guild=1)
     memory.remember([12], memory.get(10), Turn("q2", "a2"), guild=1)
     for key in range(100, 105):  # another server's conversations do not push these out
         memory.remember([key], (), Turn("other", "x"), guild=2)
     memory.close()
 
-    restarted = ConversationMemory(max_turns=2, path=path, max_keys_per_guild=3)
+    restarted = ConversationMemory(max_turns=2, store=turn_store(), max_keys_per_guild=3)
     assert [t.question for t in restarted.get(12)] == ["q1", "q2"]
     assert [t.question for t in restarted.get(11)] == ["q1"]
     assert restarted.get(100) == () and restarted.get(101) == ()  # beyond 3 for server 2
     assert [t.question for t in restarted.get(104)] == ["other"]
     restarted.remember([13], restarted.get(12), Turn("q3", "a3"), guild=1)
     restarted.close()
-    again = ConversationMemory(max_turns=2, path=path, max_keys_per_guild=3)
+    again = ConversationMemory(max_turns=2, store=turn_store(), max_keys_per_guild=3)
     assert [t.question for t in again.get(13)] == ["q2", "q3"]
     assert again.get(10) == ()  # server 1 had four keys now: the oldest went
     again.close()

@@ -61,3 +61,27 @@ def test_llama_cpp_is_built_for_a_portable_cpu_baseline_without_amx(stage: str) 
     body = _stage(stage)
     assert "ARG LLAMA_CPU_FLAGS" in body
     assert re.search(r'CMAKE_ARGS="[^"]*\$\{LLAMA_CPU_FLAGS\}', body)
+
+
+def test_the_compose_files_keep_secrets_in_the_environment_and_shards_apart() -> None:
+    import yaml
+
+    one = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
+    assert list(one["services"]) == ["bot"]  # one host stays as simple as today
+    several = yaml.safe_load((ROOT / "docker" / "compose.several-hosts.yaml").read_text())
+    bots = {name: s["environment"] for name, s in several["services"].items()
+            if name.startswith("bot")}
+    assert len(bots) == 2 and "pgvector" in several["services"]["db"]["image"]
+    shard_ids = [yaml.safe_load(env["ARTICLEBOT_DISCORD__SHARD_IDS"]) for env in bots.values()]
+    assert sorted(i for ids in shard_ids for i in ids) == list(range(4))
+    for env in bots.values():
+        assert env["ARTICLEBOT_STORAGE__BACKEND"] == "postgres"
+        assert env["ARTICLEBOT_DISCORD__SHARD_COUNT"] == "4"
+        assert "${POSTGRES_PASSWORD" in env["ARTICLEBOT_DATABASE_URL"]  # never a literal
+    volumes = [s["volumes"][0] for name, s in several["services"].items()]
+    assert len(set(volumes)) == len(volumes)  # each process its own caches
+
+
+def test_the_images_carry_the_postgres_client() -> None:
+    for stage in ("cpu-build", "cuda-build"):
+        assert 'pip install ".[postgres]"' in _stage(stage)

@@ -25,7 +25,6 @@ from bot.discordbot.stream import NO_MENTIONS
 from bot.metrics import Metrics
 from config import Settings
 from retrieval.engine import Engine
-from retrieval.types import DataDir
 
 log = logging.getLogger("articlebot.discord")
 
@@ -44,7 +43,7 @@ class ArticleBot(discord.Client):
         self.dispatcher = Dispatcher(settings, self.metrics)
         self.memory = ConversationMemory(
             max_turns=max(settings.answer.history_turns, 1),
-            path=DataDir(settings.data_dir).memory,
+            store=engine.conversation_turns(),
             max_keys_per_guild=settings.discord.memory_keys_per_guild)
         self.tree = app_commands.CommandTree(self)
         # The 👍/👎 buttons are routed by their custom ids, also on answers from before a

@@ -18,7 +18,7 @@ async def back_up_on_schedule(engine: Engine, settings: Settings) -> None:
     """Back up each collection that changed and whose newest backup is older than the
     interval (one with no backup at once), then look again every hour; until cancelled."""
     interval_s = settings.backup.interval_hours * 3600
-    if interval_s <= 0:
+    if interval_s <= 0 or settings.storage.backend != "sqlite":  # PostgreSQL: pg_dump
         return
     while True:
         try:

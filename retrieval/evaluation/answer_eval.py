@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -39,7 +38,6 @@ from retrieval.evaluation.metrics import (
     first_rank,
     summarize_results,
 )
-from retrieval.types import DataDir
 
 if TYPE_CHECKING:
     from retrieval.engine import Engine
@@ -93,8 +91,7 @@ def eval_collection(engine: Engine, key: str, reuse: bool) -> Iterator[str]:
         yield name
     finally:
         if not reuse:
-            engine.close()
-            shutil.rmtree(DataDir(engine.settings.data_dir).collection(name), ignore_errors=True)
+            engine.drop_collection(name)
 
 
 def ingest_articles(engine: Engine, articles: Sequence[EvalArticle], collection: str,

@@ -82,7 +82,10 @@ def _settings_for(settings: Settings, data_dir: Path) -> Settings:
     data_dir.mkdir(parents=True, exist_ok=True)
     if models.is_dir():
         DataDir(data_dir).models.symlink_to(models.resolve(), target_is_directory=True)
-    return settings.model_copy(update={"data_dir": data_dir, "preload_sample": False})
+    # SQLite figures, whatever the backend: the bench never writes into a shared database.
+    storage = settings.storage.model_copy(update={"backend": "sqlite"})
+    return settings.model_copy(update={"data_dir": data_dir, "preload_sample": False,
+                                       "storage": storage})
 
 
 # -- ingestion ---------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""One collection on disk: the SQLite store plus its FAISS and BM25 indexes, kept in step.
+"""One collection: its store (SQLite or PostgreSQL, see ``backend``) plus its FAISS and BM25
+indexes in a local directory, kept in step. "SQLite" below stands for either store.
 
 Writes go to SQLite first (one transaction per article), then to the in-memory indexes, then
 the indexes are saved. A crash between those steps leaves SQLite ahead of the index files;
@@ -9,8 +10,9 @@ Concurrency. Searches never see an index while it changes: the indexes of a coll
 an immutable ``IndexView``; a writer changes a private copy and then swaps in a new view, so
 a search that already holds the old view finishes on it. Writers, in this process and in
 others sharing the data directory (``articlebot ingest`` while ``articlebot run`` serves,
-several shard processes), take the collection's file lock; before changing anything they
-catch up with SQLite, and readers reload when SQLite's generation moved without them.
+several shard processes), take the collection's file lock (with PostgreSQL an advisory
+lock, across hosts); before changing anything they catch up with SQLite, and readers reload
+when SQLite's generation moved without them.
 """
 
 from __future__ import annotations
@@ -19,17 +21,20 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from retrieval.errors import InputError, StorageError
 from retrieval.store import filelock
+from retrieval.store.backend import Backend
 from retrieval.store.faults import DamagedDatabase, FaultLog, emptied_sentence, storage_sentence
 from retrieval.store.indexes import (
     DenseIndex,
@@ -39,6 +44,7 @@ from retrieval.store.indexes import (
     save_indexes,
 )
 from retrieval.store.sqlite import Store
+from retrieval.store.turns import SqliteTurns
 from retrieval.types import ArticleInfo
 
 log = logging.getLogger(__name__)
@@ -74,6 +80,51 @@ def refuse_emptied(directory: Path, name: str, faults: FaultLog) -> None:
     raise DamagedDatabase(emptied_sentence(name, held))
 
 
+class SqliteFiles:
+    """The embedded backend: per collection directory an SQLite database and a lock file."""
+
+    name = "sqlite"
+
+    def open(self, directory: Path, name: str, *, lock_timeout_s: float,
+             faults: Any) -> Store:
+        """Opens the database, refusing one that was emptied (``refuse_emptied``); a new
+        database is set up by one process at a time (see ``retrieval.store.sqlite``)."""
+        return Store(directory / STORE_FILE, name=name, faults=faults,
+                     setup_lock=lambda: filelock.exclusive(directory / LOCK_FILE,
+                                                           lock_timeout_s),
+                     guard=lambda: refuse_emptied(directory, name, faults))
+
+    def exclusive(self, directory: Path, name: str,
+                  timeout_s: float) -> contextlib.AbstractContextManager[bool]:
+        return filelock.exclusive(directory / LOCK_FILE, timeout_s)
+
+    def exists(self, directory: Path, name: str) -> bool:
+        """One whose index remains but whose database is gone exists (and is refused when
+        opened: no silent empties)."""
+        return (directory / STORE_FILE).is_file() or \
+            indexed_chunks(directory / INDEX_DIR) is not None
+
+    def drop(self, directory: Path, name: str, timeout_s: float) -> None:
+        shutil.rmtree(directory, ignore_errors=True)
+
+    def turns(self, path: Path) -> SqliteTurns:
+        return SqliteTurns(path)
+
+    def check_writable(self, store: Any, directory: Path) -> None:
+        if store.read_only:
+            raise StorageError(store.refusal)
+        # Unique per process and thread: two writers must not remove each other's probe.
+        probe = directory / f".write-probe-{os.getpid()}-{threading.get_ident()}"
+        try:
+            probe.write_bytes(b"ok")
+        except OSError as exc:
+            raise StorageError(storage_sentence(exc)) from exc
+        finally:
+            # A write that failed half-way (a full disk) has still created the file.
+            with contextlib.suppress(OSError):
+                probe.unlink(missing_ok=True)
+
+
 @dataclass(frozen=True)
 class IndexView:
     """Both indexes as of one SQLite generation. Never changed after it is published."""
@@ -85,19 +136,17 @@ class IndexView:
 
 class Collection:
     def __init__(self, directory: Path, name: str, dimension: int, *,
-                 lock_timeout_s: float = 30.0, faults: FaultLog | None = None):
-        """Opens the database (refusing one that was emptied, see ``refuse_emptied``) and
-        the indexes; a damaged database raises ``DamagedDatabase``."""
+                 lock_timeout_s: float = 30.0, faults: FaultLog | None = None,
+                 backend: Backend | None = None):
+        """Opens the store (``backend``, SQLite files by default) and the indexes; a damaged
+        database raises ``DamagedDatabase``."""
         self.name = check_collection_name(name)
         self.directory = directory
         self.dimension = dimension
         self.lock_timeout_s = lock_timeout_s
-        faults = faults or FaultLog()
-        # A new database is set up by one process at a time (see ``retrieval.store.sqlite``).
-        self.store = Store(directory / STORE_FILE, name=self.name, faults=faults,
-                           setup_lock=lambda: filelock.exclusive(directory / LOCK_FILE,
-                                                                 lock_timeout_s),
-                           guard=lambda: refuse_emptied(directory, self.name, faults))
+        self.backend: Backend = backend or SqliteFiles()
+        self.store = self.backend.open(directory, self.name, lock_timeout_s=lock_timeout_s,
+                                       faults=faults or FaultLog())
         self.last_used = time.monotonic()
         self._lock = threading.RLock()  # guards the fields below; never held while searching
         self._write_mutex = threading.RLock()  # one writer (or batch) in this process
@@ -126,7 +175,7 @@ class Collection:
             finally:
                 self._file_locked -= 1
             return
-        with filelock.exclusive(self.directory / LOCK_FILE, self.lock_timeout_s):
+        with self.backend.exclusive(self.directory, self.name, self.lock_timeout_s):
             self._file_locked = 1
             try:
                 yield
@@ -265,18 +314,7 @@ class Collection:
         return info
 
     def check_writable(self) -> None:
-        if self.store.read_only:
-            raise StorageError(self.store.refusal)
-        # Unique per process and thread: two writers must not remove each other's probe.
-        probe = self.directory / f".write-probe-{os.getpid()}-{threading.get_ident()}"
-        try:
-            probe.write_bytes(b"ok")
-        except OSError as exc:
-            raise StorageError(storage_sentence(exc)) from exc
-        finally:
-            # A write that failed half-way (a full disk) has still created the file.
-            with contextlib.suppress(OSError):
-                probe.unlink(missing_ok=True)
+        self.backend.check_writable(self.store, self.directory)
 
     # -- reading ------------------------------------------------------------------------
     def view(self) -> IndexView:

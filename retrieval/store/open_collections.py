@@ -1,5 +1,6 @@
-"""The collections an Engine has open: opened (and created on disk) on first use, the least
-recently used closed beyond ``storage.max_open_collections``."""
+"""The collections an Engine has open: opened (and created) on first use, the least recently
+used closed beyond ``storage.max_open_collections``; in the backend ``storage.backend``
+chooses (SQLite files, or PostgreSQL connected on first use)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from config import Settings
+from retrieval.store.backend import Backend
 from retrieval.store.collection import (
-    INDEX_DIR,
     STORE_FILE,
     Collection,
+    SqliteFiles,
     check_collection_name,
 )
 from retrieval.store.faults import FaultLog, can_create
-from retrieval.store.indexes import indexed_chunks
 from retrieval.types import DataDir
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,20 @@ class OpenCollections:
         self._collections: OrderedDict[str, Collection] = OrderedDict()
         self._lock = threading.RLock()
         self.faults = FaultLog()  # a damaged collection is logged once, not at every question
+        self._backend: Backend | None = None
+
+    @property
+    def backend(self) -> Backend:
+        """The store backend; PostgreSQL's pool (one per process) opens on first use."""
+        with self._lock:
+            if self._backend is None:
+                if self.settings.storage.backend == "postgres":
+                    from retrieval.store.postgres import postgres_backend
+
+                    self._backend = postgres_backend(self.settings.storage.pool_size)
+                else:
+                    self._backend = SqliteFiles()
+            return self._backend
 
     def __len__(self) -> int:
         return len(self._collections)
@@ -47,7 +62,8 @@ class OpenCollections:
             if found is None:
                 directory = self._data.collection(name)
                 found = Collection(directory, name, self._dimension(), faults=self.faults,
-                                   lock_timeout_s=self.settings.storage.lock_timeout_s)
+                                   lock_timeout_s=self.settings.storage.lock_timeout_s,
+                                   backend=self.backend)
                 self.faults.forget(directory / STORE_FILE)
                 self._collections[name] = found
                 self._on_open(found)
@@ -57,14 +73,12 @@ class OpenCollections:
 
     def existing(self, name: str | None) -> Collection | None:
         """The collection if it exists; reading a server's empty knowledge (a member's
-        /articles or autocomplete) must not create its files. One whose index remains but
-        whose database is gone exists (and is refused when opened: no silent empties). The
-        default collection is created on first use, unless the volume is read-only."""
+        /articles or autocomplete) must not create it. The default collection is created on
+        first use, unless the volume is read-only."""
         name = check_collection_name(name or self.settings.default_collection)
         directory = self._data.collection(name)
         with self._lock:
-            if name in self._collections or (directory / STORE_FILE).is_file() or \
-                    indexed_chunks(directory / INDEX_DIR) is not None:
+            if name in self._collections or self.backend.exists(directory, name):
                 return self.get(name)
             if name == self.settings.default_collection and can_create(directory):
                 return self.get(name)
@@ -76,6 +90,14 @@ class OpenCollections:
             found = self._collections.pop(name, None)
             if found is not None:
                 found.close()
+
+    def drop(self, name: str) -> None:
+        """Close and delete a collection (a temporary one of ``articlebot eval``, say)."""
+        name = check_collection_name(name)
+        with self._lock:
+            self.close_one(name)
+            self.backend.drop(self._data.collection(name), name,
+                              self.settings.storage.lock_timeout_s)
 
     def close(self) -> None:
         with self._lock:

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from retrieval.store.sqlite import Store
+from retrieval.errors import StorageError
+from retrieval.store import backend, sqlite
 
 VoteChange = Literal["recorded", "changed", "unchanged", "missing"]
 
@@ -59,16 +60,19 @@ class QuestionLog(Protocol):
     def count(self) -> int: ...
 
 
-def question_log(store: Store) -> QuestionLog:
-    """The log kept by ``store``'s backend (SQLite: the only one so far)."""
-    return SqliteQuestionLog(store)
+def question_log(store: backend.Store) -> QuestionLog:
+    """The log kept by ``store``'s backend."""
+    if isinstance(store, sqlite.Store):
+        return SqliteQuestionLog(store)
+    raise StorageError("The question log is not kept on PostgreSQL yet: set [log] questions = "
+                       "false for this bot.")
 
 
 class SqliteQuestionLog:
     """Reads and writes the log through the store's connection and lock; an SQLite error
     becomes the store's one sentence naming the collection."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: sqlite.Store) -> None:
         self.store = store
 
     def add(self, *, asked_at: str, source: str, question: str, answer: str, abstained: bool,

@@ -17,14 +17,13 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from retrieval.errors import StorageError
+from retrieval.store.backend import StoredChunk, now_text, parse_ref, title_key
 from retrieval.store.faults import (
     FaultLog,
     can_create,
@@ -46,28 +45,9 @@ BUSY_TIMEOUT_S = 30.0
 __all__ = ["BUSY_TIMEOUT_S", "Store", "StoredChunk", "storage_sentence", "title_key"]
 
 
-@dataclass(frozen=True)
-class StoredChunk:
-    id: int
-    article_id: int
-    title: str
-    seq: int
-    paragraph: int
-    start: int
-    end: int
-    text: str
-
-
-def title_key(title: str) -> str:
-    return " ".join(title.casefold().split())
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-
-
 class Store:
-    """One collection's SQLite database. Methods are thread-safe (one connection, one lock)."""
+    """One collection's SQLite database (a ``backend.Store``). Methods are thread-safe (one
+    connection, one lock)."""
 
     def __init__(self, path: Path, *,
                  setup_lock: Callable[[], AbstractContextManager[object]] = nullcontext,
@@ -236,9 +216,8 @@ class Store:
 
     def article_by_ref(self, ref: str) -> ArticleInfo | None:
         """An article by id or title (case-insensitive)."""
-        # ASCII digits only ("²" is a digit to Python) and within SQLite's integer range.
-        numeric = ref.isascii() and ref.isdigit() and len(ref) <= 18
-        found = self.article_by_id(int(ref)) if numeric else None
+        number = parse_ref(ref)
+        found = None if number is None else self.article_by_id(number)
         return found or self.article_by_title(ref)
 
     def article_by_hash(self, content_hash: str) -> ArticleInfo | None:
@@ -261,8 +240,10 @@ class Store:
         chunks: Sequence[Chunk],
         vectors: np.ndarray,
         added_by: str | None,
+        added_at: str | None = None,
     ) -> tuple[ArticleInfo, list[int], list[int]]:
-        """Insert an article, replacing one with the same title, in one transaction.
+        """Insert an article, replacing one with the same title, in one transaction
+        (``added_at``: now, unless copied from elsewhere).
 
         Returns the new article, the ids of its chunks, and the ids of the chunks removed.
         """
@@ -277,7 +258,7 @@ class Store:
             cursor = db.execute(
                 "INSERT INTO articles(title, title_key, source, content_hash, text, added_at, "
                 "added_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (title, key, source, content_hash, text, _now(), added_by),
+                (title, key, source, content_hash, text, added_at or now_text(), added_by),
             )
             article_id = int(cursor.lastrowid or 0)
             ids: list[int] = []

@@ -1,0 +1,119 @@
+"""``articlebot migrate --to postgres``: copy a data directory's SQLite collections, their
+meta and summary cache, and the bot's follow-up memory into the PostgreSQL store.
+
+Re-running it is harmless: an article already in the target (same title, same content
+hash, same number of passages) is left alone, meta and summaries are upserted, and
+conversations already there are kept. Each collection is copied under both writers' locks
+(the SQLite file lock and the PostgreSQL advisory lock), one transaction per article, and
+ends with a count check: every source article present, whole, in the target. Article ids
+are the target's own (its sequences are shared by all collections); titles carry over.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.errors import StorageError
+from retrieval.store import filelock
+from retrieval.store.backend import Store
+from retrieval.store.collection import LOCK_FILE, STORE_FILE, SqliteFiles
+from retrieval.store.faults import FaultLog
+from retrieval.store.postgres import PostgresBackend, PostgresTurns
+from retrieval.types import Chunk, DataDir, MigrationResult
+
+MEMORY = "follow-up memory"
+
+
+def _read_only(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+
+def _copy_articles(source: Store, target: Store) -> int:
+    ids, vectors, _, _ = source.all_chunks()
+    by_id = dict(zip(ids.tolist(), vectors))
+    copied = 0
+    for info in source.list_articles():
+        there = target.article_by_title(info.title)
+        if there is not None and (there.content_hash, there.chunks) == \
+                (info.content_hash, info.chunks):
+            continue
+        stored = source.chunks_of_article(info.id)
+        rows = np.vstack([by_id[c.id] for c in stored]) if stored else \
+            np.zeros((0, vectors.shape[1] if len(ids) else 0), np.float32)
+        target.put_article(
+            title=info.title, source=info.source, content_hash=info.content_hash,
+            text=source.article_text(info.id), added_by=info.added_by, added_at=info.added_at,
+            chunks=[Chunk(c.seq, c.paragraph, c.start, c.end, c.text) for c in stored],
+            vectors=rows)
+        copied += 1
+    return copied
+
+
+def _copy_extras(path: Path, target: Store) -> None:
+    """Meta (not the generation: the target keeps its own) and the summary cache."""
+    db = _read_only(path)
+    try:
+        for key, value in db.execute("SELECT key, value FROM meta WHERE key != 'generation'"):
+            target.set_meta(str(key), str(value))
+        for digest, length, model, text in db.execute(
+                "SELECT content_hash, length, model, text FROM summaries"):
+            target.save_summary(digest, length, model, text)
+    finally:
+        db.close()
+
+
+def _missing(source: Store, target: Store) -> list[str]:
+    held = {a.title: (a.content_hash, a.chunks) for a in target.list_articles()}
+    return [a.title for a in source.list_articles()
+            if held.get(a.title) != (a.content_hash, a.chunks)]
+
+
+def copy_collection(directory: Path, name: str, backend: PostgresBackend,
+                    lock_timeout_s: float) -> MigrationResult:
+    try:
+        source = SqliteFiles().open(directory, name, lock_timeout_s=lock_timeout_s,
+                                    faults=FaultLog())
+    except StorageError as exc:
+        return MigrationResult(name, 0, 0, ok=False, detail=str(exc))
+    try:
+        with filelock.exclusive(directory / LOCK_FILE, lock_timeout_s), \
+                backend.exclusive(directory, name, lock_timeout_s):
+            target = backend.open(directory, name, lock_timeout_s=lock_timeout_s, faults=None)
+            copied = _copy_articles(source, target)
+            _copy_extras(directory / STORE_FILE, target)
+            missing = _missing(source, target)
+        articles = source.list_articles()
+    finally:
+        source.close()
+    detail = f"not copied whole: {', '.join(missing[:3])}" if missing else ""
+    return MigrationResult(name, len(articles), copied, sum(a.chunks for a in articles),
+                           ok=not missing, detail=detail)
+
+
+def copy_memory(path: Path, turns: PostgresTurns) -> MigrationResult | None:
+    """The follow-up memory's conversations, those already in the target kept."""
+    if not path.is_file():
+        return None
+    db = _read_only(path)
+    try:
+        rows = db.execute("SELECT key, guild, updated, turns FROM turns").fetchall()
+    except sqlite3.Error as exc:
+        return MigrationResult(MEMORY, 0, 0, ok=False, detail=f"unreadable ({exc})")
+    finally:
+        db.close()
+    copied = turns.insert_missing(rows)
+    found = turns.count_keys([int(r[0]) for r in rows])
+    return MigrationResult(MEMORY, len(rows), copied, ok=found == len(rows),
+                           detail="" if found == len(rows) else
+                           f"{len(rows) - found} conversations missing")
+
+
+def migrate_to_postgres(data: DataDir, names: list[str], backend: PostgresBackend,
+                        lock_timeout_s: float) -> list[MigrationResult]:
+    results = [copy_collection(data.collection(name), name, backend, lock_timeout_s)
+               for name in names]
+    memory = copy_memory(data.memory, backend.turns(data.memory))
+    return results if memory is None else [*results, memory]

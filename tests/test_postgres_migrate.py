@@ -1,0 +1,70 @@
+"""``articlebot migrate --to postgres``: a SQLite data directory copied into a real
+PostgreSQL (``postgres_fixture.py``) whole, a second run harmless, and the copy serving
+another host."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import CliRunner
+from postgres_fixture import PASSWORD
+
+from bot.cli import cli
+from retrieval.engine import Engine
+from retrieval.store.turns import SqliteTurns
+from retrieval.types import DataDir
+
+VOLCANO = ("Volcano Watch\n\nMount Etna erupted on Sunday, sending ash into the sky.\n\n"
+           "Catania airport closed for six hours while crews cleared the runway.")
+FERRY = ("Ferry Timetable\n\nThe island ferry to Portree now leaves at seven in the morning.\n\n"
+         "Tickets are sold at the harbour office.")
+
+
+def _migrate(data_dir: Path, dsn: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["--data-dir", str(data_dir), "migrate", "--to",
+                                      "postgres"], env={"ARTICLEBOT_DATABASE_URL": dsn})
+    assert "Traceback" not in result.output and PASSWORD not in result.output
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_a_sqlite_data_directory_is_copied_whole_and_again_harmlessly(
+    pg_url: str, fast_engine: Callable[..., Engine], tmp_path: Path,
+) -> None:
+    old = fast_engine(data_dir=tmp_path / "old", preload_sample=False)
+    volcano = old.ingest_bytes(VOLCANO.encode(), "volcano.txt", added_by="alice").article
+    old.ingest_bytes(FERRY.encode(), "ferry.txt", collection="g1")
+    old.collection().store.save_summary(volcano.content_hash, "short", "m", "[\"Etna\"]")
+    memory = SqliteTurns(DataDir(tmp_path / "old").memory)
+    memory.save([41, 42], "7", 1.0, json.dumps([["q", "a"]]), keep=10)
+    memory.close()
+    old.close()
+
+    code, out, _ = _migrate(tmp_path / "old", pg_url)
+    assert code == 0, out
+    assert "default: 1 articles, 2 passages in PostgreSQL (1 copied now)" in out
+    assert "g1: 1 articles, 2 passages in PostgreSQL (1 copied now)" in out
+    assert "follow-up memory: 2 conversations in PostgreSQL (2 copied now)" in out
+    code, out, _ = _migrate(tmp_path / "old", pg_url)
+    assert code == 0 and "(0 copied now)" in out and "(1 copied now)" not in out
+
+    new = fast_engine(data_dir=tmp_path / "new-host", preload_sample=False,
+                      **{"storage.backend": "postgres"})
+    [copied] = new.list_articles()
+    assert (copied.title, copied.chunks, copied.added_by, copied.added_at) == \
+        ("Volcano Watch", 2, "alice", volcano.added_at)
+    assert new.search("When does the ferry to Portree leave?", collection="g1")[0].title == \
+        "Ferry Timetable"
+    assert new.collection().store.cached_summary(volcano.content_hash, "short", "m") == \
+        "[\"Etna\"]"
+    assert new.collection().store.get_meta("sample_loaded") is None
+    turns = new.conversation_turns()
+    assert turns is not None and json.loads(turns.load(42) or "[]") == [["q", "a"]]
+
+
+def test_an_unreachable_target_is_one_sentence(tmp_path: Path) -> None:
+    (tmp_path / "old").mkdir()
+    code, _, err = _migrate(tmp_path / "old", f"host=/nonexistent dbname=x password={PASSWORD}")
+    assert (code, err) == (1, "Error: Could not reach the PostgreSQL database named in "
+                              "ARTICLEBOT_DATABASE_URL.\n")
