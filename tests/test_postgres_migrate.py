@@ -99,8 +99,32 @@ def test_the_question_log_is_copied_with_its_votes_and_members_keep_their_votes(
     assert sorted(g.reasons for g in new.feedback.unanswered("g1")) == \
         [[], ["It is the harbour trust"]]
     rows = question_log(new.collection("g1").store).rows()
-    assert [(r.question, r.latency_s) for r in rows] == \
-        [("Who runs the ferry?", 1.5), ("When does it leave?", 0.5)]
-    # The data directory's voters' key came along: member 7's 👎 is still theirs.
-    assert new.feedback.vote(rows[0].id, "7", up=False, collection="g1") == "unchanged"
-    assert new.feedback.vote(rows[0].id, "9", up=False, collection="g1") == "recorded"
+    assert [(r.id, r.question, r.latency_s) for r in rows] == \
+        [(asked, "Who runs the ferry?", 1.5), (asked + 1, "When does it leave?", 0.5)]
+    # The entry kept its id, so a vote button sent before the move still finds it, and the
+    # data directory's voters' key came along: member 7's 👎 is still theirs.
+    assert new.feedback.vote(asked, "7", up=False, collection="g1") == "unchanged"
+    assert new.feedback.vote(asked, "9", up=False, collection="g1") == "recorded"
+    later = new.feedback.record("Who?", Answer("The trust.", False, []), collection="g1",
+                                latency_s=1.0)
+    assert later is not None and later > asked + 1
+
+
+def test_a_log_entry_whose_id_the_database_took_meanwhile_gets_a_new_one(
+    pg_url: str, fast_engine: Callable[..., Engine], tmp_path: Path,
+) -> None:
+    old = fast_engine(data_dir=tmp_path / "old", preload_sample=False)
+    first = old.feedback.record("Old?", Answer("Yes.", False, []), collection="g1",
+                                latency_s=1.0)
+    old.close()
+    host = fast_engine(data_dir=tmp_path / "host", preload_sample=False,
+                       **{"storage.backend": "postgres"})
+    assert host.feedback.record("New?", Answer("No.", False, []), collection="g1",
+                                latency_s=1.0) == first == 1
+    for copied in (1, 0):
+        code, out, _ = _migrate(tmp_path / "old", pg_url)
+        assert code == 0 and f"g1: question log: 1 entries, 0 votes in PostgreSQL ({copied} " \
+            "copied now)" in out, out
+    rows = question_log(host.collection("g1").store).rows()
+    assert [(r.id, r.question) for r in rows] == [(1, "New?"), (rows[1].id, "Old?")]
+    assert rows[1].id > 1

@@ -72,18 +72,20 @@ MIGRATIONS: dict[int, list[str]] = {
             updated double precision NOT NULL, turns text NOT NULL)""",
         "CREATE INDEX turns_guild ON articlebot.turns (guild, updated)",
     ],
-    # The question log (``retrieval.store.question_log.PostgresQuestionLog``): votes name
-    # their entry's collection too, and the composite key keeps them in it. ``copied_from``
-    # marks an entry ``articlebot migrate`` brought from SQLite, so a second run skips it.
-    # ``secrets`` holds the key that hashes voters, one for every host.
+    # The question log (``retrieval.store.question_log.PostgresQuestionLog``). An entry is
+    # known by its collection and id (the sequence serves every collection, but ``migrate``
+    # keeps SQLite's ids, which are per collection, so that vote buttons sent before the move
+    # still find their entry); votes name the collection too. ``copied_from`` marks an entry
+    # ``migrate`` brought, so a second run skips it. ``secrets`` holds the key that hashes
+    # voters, one for every host.
     3: [
         """CREATE TABLE articlebot.question_log (
-            id bigserial PRIMARY KEY,
             collection text NOT NULL REFERENCES articlebot.collections ON DELETE CASCADE,
+            id bigserial,
             asked_at text NOT NULL, source text NOT NULL, question text NOT NULL,
             answer text NOT NULL, abstained boolean NOT NULL, citations text NOT NULL,
             latency_s double precision NOT NULL, copied_from text,
-            UNIQUE (collection, id), UNIQUE (collection, copied_from))""",
+            PRIMARY KEY (collection, id), UNIQUE (collection, copied_from))""",
         "CREATE INDEX question_log_time ON articlebot.question_log (collection, asked_at)",
         """CREATE TABLE articlebot.question_votes (
             collection text NOT NULL, entry_id bigint NOT NULL, voter text NOT NULL,

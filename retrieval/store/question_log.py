@@ -159,19 +159,25 @@ _PG_ROWS = (
     "FROM articlebot.question_log l LEFT JOIN articlebot.question_votes v "
     "ON v.collection = l.collection AND v.entry_id = l.id "
     "WHERE l.collection = %s AND (%s::text IS NULL OR l.asked_at >= %s) "
-    "GROUP BY l.id ORDER BY l.id")
+    "GROUP BY l.collection, l.id ORDER BY l.id")
 _PG_ENTRY = ("INSERT INTO articlebot.question_log(collection, asked_at, source, question, "
              "answer, abstained, citations, latency_s, copied_from) "
              "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ")
+_PG_COPY = ("INSERT INTO articlebot.question_log(collection, asked_at, source, question, "
+            "answer, abstained, citations, latency_s, copied_from, id) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING")
+# Past every id ``migrate`` kept, so that new entries of any collection never meet one.
+_PG_SEQUENCE = ("SELECT setval('articlebot.question_log_id_seq', "
+                "greatest(%s, (SELECT last_value FROM articlebot.question_log_id_seq)))")
 _PG_VOTE = ("INSERT INTO articlebot.question_votes(collection, entry_id, voter, vote, reason, "
             "voted_at) VALUES (%s, %s, %s, %s, %s, %s) ")
 
 
 class PostgresQuestionLog:
-    """The log in the shared database: one per collection whichever host asks. Entry ids come
-    from one sequence for all collections; a vote names its entry's collection, so an id from
-    another server is "missing" here. A vote locks its entry's row, so two hosts' clicks of
-    one member are counted once."""
+    """The log in the shared database: one per collection whichever host asks. New entry ids
+    come from one sequence for all collections (copied ones keep SQLite's); an entry is known
+    by collection and id, so an id from another server is "missing" here. A vote locks its
+    entry's row, so two hosts' clicks of one member are counted once."""
 
     def __init__(self, store: PostgresStore) -> None:
         self.store = store
@@ -233,22 +239,28 @@ class PostgresQuestionLog:
                 votes: Sequence[tuple[Any, ...]]) -> int:
         """SQLite's rows (``entries``: id, asked_at, source, question, answer, abstained,
         citations, latency_s; ``votes``: entry id, voter, vote, reason, voted_at) in one
-        transaction, each entry marked with ``copied_key``; entries and votes already here
-        are kept. Returns how many entries were new."""
+        transaction, each entry marked with ``copied_key`` and keeping its id unless the
+        collection has another entry by that id; entries and votes already here are kept.
+        Returns how many entries were new."""
         with self.store._write() as conn, conn.transaction():
+            if entries:  # first, so that a new id below meets none of the kept ones
+                conn.execute(_PG_SEQUENCE, (max(int(e[0]) for e in entries),))
             new = 0
             for e in entries:
-                new += conn.execute(
-                    _PG_ENTRY + "ON CONFLICT (collection, copied_from) DO NOTHING",
-                    (self.name, *e[1:5], bool(e[5]), *e[6:8], copied_key(e))).rowcount
+                row = (self.name, *e[1:5], bool(e[5]), *e[6:8], copied_key(e))
+                added = conn.execute(_PG_COPY, (*row, int(e[0]))).rowcount
+                if not added:  # copied before (nothing then), or its id taken: a new id
+                    added = conn.execute(_PG_ENTRY + "ON CONFLICT DO NOTHING", row).rowcount
+                new += added
             ids = dict(conn.execute(
                 "SELECT copied_from, id FROM articlebot.question_log WHERE collection = %s "
                 "AND copied_from = ANY(%s)", (self.name, [copied_key(e) for e in entries])))
-            by_source = {int(e[0]): ids[copied_key(e)] for e in entries}
-            if votes:
+            by_source = {int(e[0]): ids[copied_key(e)] for e in entries if copied_key(e) in ids}
+            if votes:  # a vote whose entry did not arrive stays out: the count check says so
                 conn.cursor().executemany(
                     _PG_VOTE + "ON CONFLICT (collection, entry_id, voter) DO NOTHING",
-                    [(self.name, by_source[int(v[0])], *v[1:]) for v in votes])
+                    [(self.name, by_source[int(v[0])], *v[1:]) for v in votes
+                     if int(v[0]) in by_source])
             return new
 
     def copied(self, entries: Sequence[tuple[Any, ...]],
