@@ -236,6 +236,33 @@ def test_hosts_starting_together_agree_on_one_voter_key(pg_url: str, tmp_path: P
     assert not (tmp_path / "member.key").exists()
 
 
+def test_one_members_clicks_on_several_hosts_at_once_count_once(pg_url: str,
+                                                                 tmp_path: Path) -> None:
+    """Each host its own pool: the entry's row lock lets one click record the vote and the
+    others find it unchanged."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from retrieval.store.pgconnect import Database
+    from retrieval.store.postgres import PostgresStore
+    from retrieval.store.question_log import question_log
+
+    dbs = [Database(pg_url, 1) for _ in range(6)]
+    try:
+        logs = [question_log(PostgresStore(db, "guild-1")) for db in dbs]
+        entry = logs[0].add(asked_at="2026-12-07T10:00:00+00:00", source="discord",
+                            question="Who?", answer="Her.", abstained=False, citations=[],
+                            latency_s=1.0)
+        with ThreadPoolExecutor(len(logs)) as pool:
+            outcomes = list(pool.map(
+                lambda log: log.vote(entry, "voter", -1, "2026-12-07T10:01:00+00:00"), logs))
+        assert sorted(outcomes) == ["recorded"] + ["unchanged"] * (len(logs) - 1)
+        [row] = logs[-1].rows()
+        assert (row.up, row.down) == (0, 1)
+    finally:
+        for db in dbs:
+            db.close()
+
+
 def test_stats_percentiles_interpolate_and_grouping_is_greedy() -> None:
     assert percentile([], 50) is None
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == pytest.approx(2.5)
