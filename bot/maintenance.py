@@ -63,17 +63,20 @@ def restore_command(obj: Context, collection: str, source: Path | None) -> None:
               help="The store to copy into (its connection string: ARTICLEBOT_DATABASE_URL).")
 @pass_context
 def migrate_command(obj: Context, target: str) -> None:
-    """Copy the data directory's collections and follow-up memory into PostgreSQL (running it
-    again is harmless; exit 1 unless the target holds everything)."""
+    """Copy the data directory's collections, question logs and follow-up memory into
+    PostgreSQL (running it again is harmless; exit 1 unless the target holds everything)."""
     results = obj.engine.migrate("postgres")
     if not results:
         click.echo("No collections yet.")
     for r in results:
         if not r.ok:
             click.echo(f"{r.collection}: {r.detail}")
-        elif r.collection == "follow-up memory":
+        elif r.kind == "memory":
             click.echo(f"{r.collection}: {r.items} conversations in PostgreSQL "
                        f"({r.copied} copied now)")
+        elif r.kind == "log":
+            click.echo(f"{r.collection}: question log: {r.items} entries, {r.chunks} votes in "
+                       f"PostgreSQL ({r.copied} copied now)")
         else:
             click.echo(f"{r.collection}: {r.items} articles, {r.chunks} passages in PostgreSQL "
                        f"({r.copied} copied now)")

@@ -79,7 +79,7 @@ class Engine:
         self.backups = Backups(settings)
         # The question log: what answers leave behind, votes, and the admins' views of it.
         self.feedback = Feedback(settings, collection=self.collection, existing=self._existing,
-                                 embed=self.embedder.embed)
+                                 embed=self.embedder.embed, member_key=self._member_key)
         self._configure_faiss()
 
     def _configure_faiss(self) -> None:
@@ -154,6 +154,9 @@ class Engine:
             log.warning("follow-up memory kept in process memory only: %s", exc)
             return None
 
+    def _member_key(self) -> bytes:
+        return self._collections.backend.member_key(DataDir(self.settings.data_dir).member_key)
+
     def embedder_dimension(self) -> int:
         return self.embedder.dimension
 
@@ -180,9 +183,10 @@ class Engine:
         return self.backups.restore(collection, source)
 
     def migrate(self, to: Literal["postgres"] = "postgres") -> list[MigrationResult]:
-        """Copy this data directory's SQLite collections (articles, meta, summaries) and the
-        follow-up memory into PostgreSQL (``ARTICLEBOT_DATABASE_URL``); re-running it is
-        harmless, and each result says whether the target holds everything."""
+        """Copy this data directory's SQLite collections (articles, meta, summaries, question
+        logs), the voters' key and the follow-up memory into PostgreSQL
+        (``ARTICLEBOT_DATABASE_URL``); re-running it is harmless, and each result says whether
+        the target holds everything."""
         from retrieval.store.migrate import migrate_to_postgres
         from retrieval.store.postgres import postgres_backend
 

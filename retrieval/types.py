@@ -235,13 +235,14 @@ class PeriodStats:
 
 @dataclass(frozen=True)
 class MigrationResult:
-    """One collection (or the follow-up memory) copied into PostgreSQL by ``articlebot
-    migrate``: what the source holds, what this run copied, and whether the target now holds
-    all of it (``detail`` says what is missing or why it failed)."""
+    """One collection, its question log, or the follow-up memory copied into PostgreSQL by
+    ``articlebot migrate``: what the source holds, what this run copied, and whether the
+    target now holds all of it (``detail`` says what is missing or why it failed)."""
 
     collection: str
-    items: int  # articles (conversations, for the memory) in the source
+    items: int  # articles (log entries, conversations) in the source
     copied: int  # of them copied by this run; the others were there already
-    chunks: int = 0  # passages of the source's articles, all present in the target when ok
+    chunks: int = 0  # passages of the source's articles (votes, for a log), all in the target
     ok: bool = True
     detail: str = ""
+    kind: Literal["articles", "log", "memory"] = "articles"

@@ -1,12 +1,17 @@
 """The question log behind feedback and admin insight, on the test doubles: what is stored and
-where, one vote per member, the switch, retention, erasure, the unanswered list and the stats.
-The Discord side is in ``test_bot_feedback.py``; grouping on the real embedder at the end."""
+where, one vote per member, the switch, retention, erasure, the unanswered list and the stats,
+each against both backends (SQLite files and a real PostgreSQL, ``postgres_fixture.py``);
+then hosts sharing one PostgreSQL log. The Discord side is in ``test_bot_feedback.py``;
+grouping on the real embedder at the end."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,38 +30,73 @@ def _answer(text: str = "Morag Campbell", abstained: bool = False) -> Answer:
     return Answer(text, abstained, cites)
 
 
+PG = {"storage.backend": "postgres", "preload_sample": False}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def log_engine(request: pytest.FixtureRequest,
+               fast_engine: Callable[..., Engine]) -> Callable[..., Engine]:
+    """``log_engine(**settings)``: a fast engine on SQLite files or on the session's
+    PostgreSQL (a database of its own per test)."""
+    if request.param == "sqlite":
+        return fast_engine
+    request.getfixturevalue("pg_url")
+    return lambda **overrides: fast_engine(**{**PG, **overrides})
+
+
 @pytest.fixture()
-def engine(fast_engine: Callable[..., Engine]) -> Engine:
-    return fast_engine()
+def one_engine(log_engine: Callable[..., Engine]) -> Engine:
+    return log_engine()
+
+
+def _sql(engine: Engine, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (SQLite's table names) straight from where guild-1's log is kept."""
+    if engine.settings.storage.backend == "sqlite":
+        path = DataDir(engine.settings.data_dir).collection("guild-1") / "store.sqlite3"
+        with sqlite3.connect(path) as db:
+            return db.execute(sql).fetchall()
+    import psycopg
+
+    from retrieval.store.pgconnect import DSN_ENV
+
+    sql = sql.replace("FROM question_", "FROM articlebot.question_")
+    with psycopg.connect(os.environ[DSN_ENV]) as conn:
+        return conn.execute(f"{sql} WHERE collection = 'guild-1'").fetchall()  # type: ignore
+
+
+def _collection_exists(engine: Engine, name: str) -> bool:
+    directory = DataDir(engine.settings.data_dir).collection(name)
+    return engine._collections.backend.exists(directory, name)
 
 
 def test_feedback_log_is_stored_in_the_collections_database_with_hashed_voters(
-    engine: Engine,
+    one_engine: Engine,
 ) -> None:
-    feedback = engine.feedback
+    feedback = one_engine.feedback
     entry = feedback.record("Who is the harbour master?", _answer(), collection="guild-1",
                             latency_s=1.25)
     assert entry is not None
     assert feedback.vote(entry, "111", up=False, collection="guild-1") == "recorded"
     assert feedback.give_reason(entry, "111", "  Wrong   person " + "x" * 400,
                                 collection="guild-1")
-    store = DataDir(engine.settings.data_dir).collection("guild-1") / "store.sqlite3"
-    db = sqlite3.connect(store)
-    row = db.execute("SELECT question, answer, abstained, citations, latency_s "
-                     "FROM question_log").fetchone()
-    assert row == ("Who is the harbour master?", "Morag Campbell", 0,
+    [row] = _sql(one_engine, "SELECT question, answer, abstained, citations, latency_s "
+                         "FROM question_log")
+    assert row == ("Who is the harbour master?", "Morag Campbell", 0,  # False == 0
                    f'[[1, "{TITLE}", 0]]', 1.25)
-    voter, reason = db.execute("SELECT voter, reason FROM question_votes").fetchone()
+    [(voter, reason)] = _sql(one_engine, "SELECT voter, reason FROM question_votes")
     assert len(voter) == 64 and "111" not in voter  # a keyed hash, not the member id
     assert reason.startswith("Wrong person x") and len(reason) == 300
-    key = DataDir(engine.settings.data_dir).member_key
-    assert key.stat().st_mode & 0o777 == 0o600
+    key = DataDir(one_engine.settings.data_dir).member_key
+    if one_engine.settings.storage.backend == "sqlite":
+        assert key.stat().st_mode & 0o777 == 0o600
+    else:  # one key in the database for every host, none in the data directory
+        assert not key.exists()
     # Another server's collection has no such entry: a vote there changes nothing here.
     assert feedback.vote(entry, "111", up=True, collection="guild-2") == "missing"
 
 
-def test_feedback_one_vote_per_member_changeable_and_twice_in_a_row(engine: Engine) -> None:
-    feedback = engine.feedback
+def test_feedback_one_vote_per_member_changeable_and_twice_in_a_row(one_engine: Engine) -> None:
+    feedback = one_engine.feedback
     entry = feedback.record("Who?", _answer(), collection="guild-1", latency_s=1.0)
     assert entry is not None
     assert feedback.vote(entry, "1", up=False, collection="guild-1") == "recorded"
@@ -71,12 +111,13 @@ def test_feedback_one_vote_per_member_changeable_and_twice_in_a_row(engine: Engi
     assert (week.questions, week.up, week.down) == (1, 2, 0)
 
 
-def test_feedback_log_off_stores_nothing(fast_engine: Callable[..., Engine]) -> None:
-    engine = fast_engine(**{"log.questions": False})
+def test_feedback_log_off_stores_nothing(log_engine: Callable[..., Engine]) -> None:
+    engine = log_engine(**{"log.questions": False})
     feedback = engine.feedback
     assert feedback.record("Who?", _answer(), collection="guild-1", latency_s=1.0) is None
     # Not even the collection's database is created for it.
     assert not DataDir(engine.settings.data_dir).collection("guild-1").exists()
+    assert not _collection_exists(engine, "guild-1")
     assert feedback.vote(1, "1", up=True, collection="guild-1") == "off"
     # A server's own switch overrides the default, both ways.
     feedback.set_enabled("guild-2", True)
@@ -87,18 +128,20 @@ def test_feedback_log_off_stores_nothing(fast_engine: Callable[..., Engine]) -> 
 
 
 def test_feedback_cli_questions_are_logged_only_with_log_cli(
-    fast_engine: Callable[..., Engine]
+    log_engine: Callable[..., Engine]
 ) -> None:
-    quiet = fast_engine()
+    quiet = log_engine()
     assert quiet.feedback.record("Who?", _answer(), collection=None, latency_s=1.0,
                                  source="cli") is None
-    logged = fast_engine(**{"log.cli": True}, data_dir=quiet.settings.data_dir / "other")
+    logged = log_engine(**{"log.cli": True}, data_dir=quiet.settings.data_dir / "other")
     assert logged.feedback.record("Who?", _answer(), collection=None, latency_s=1.0,
                                   source="cli") == 1
 
 
-def test_feedback_retention_purge_removes_old_entries_and_forget_erases(engine: Engine) -> None:
-    feedback = engine.feedback
+def test_feedback_retention_purge_removes_old_entries_and_forget_erases(
+    one_engine: Engine,
+) -> None:
+    feedback = one_engine.feedback
     start = datetime(2025, 1, 1, tzinfo=timezone.utc)
     feedback.clock = lambda: start
     old = feedback.record("Old question?", _answer(abstained=True), collection="guild-1",
@@ -111,12 +154,18 @@ def test_feedback_retention_purge_removes_old_entries_and_forget_erases(engine: 
     assert [g.question for g in feedback.unanswered("guild-1")] == ["Newer question?"]
     assert feedback.count("guild-1") == 1
     assert feedback.vote(old, "1", up=True, collection="guild-1") == "missing"
-    assert feedback.forget("guild-1") == 1 and feedback.count("guild-1") == 0
+    assert _sql(one_engine, "SELECT count(*) FROM question_votes") == [(0,)]  # gone with it
+    newer = feedback.record("Newest?", _answer(), collection="guild-1", latency_s=1.0)
+    assert newer is not None and feedback.vote(newer, "1", up=True, collection="guild-1")
+    assert feedback.forget("guild-1") == 2 and feedback.count("guild-1") == 0
+    assert _sql(one_engine, "SELECT count(*) FROM question_votes") == [(0,)]
     assert feedback.unanswered("guild-1") == [] and feedback.stats("guild-1")[1].questions == 0
 
 
-def test_unanswered_lists_abstained_and_thumbs_down_most_frequent_first(engine: Engine) -> None:
-    feedback = engine.feedback
+def test_unanswered_lists_abstained_and_thumbs_down_most_frequent_first(
+    one_engine: Engine,
+) -> None:
+    feedback = one_engine.feedback
     for text in ("When does the ferry leave?", "when does the ferry  leave?",
                  "When does the ferry leave Mallaig?"):
         feedback.record(text, _answer("The articles I have don't cover that.", True),
@@ -142,6 +191,76 @@ def test_unanswered_lists_abstained_and_thumbs_down_most_frequent_first(engine: 
     assert csv.splitlines()[0] == ("id,asked_at,source,question,answer,abstained,citations,"
                                    "latency_s,up,down,reasons")
     assert "Harbour News ¶1" in csv and "She retired last year" in csv and "voter" not in csv
+
+
+def test_hosts_sharing_postgres_keep_one_log_and_one_vote_per_member(
+    pg_url: str, fast_engine: Callable[..., Engine], tmp_path: Path,
+) -> None:
+    """Two engines with data directories of their own on one database, as two hosts are:
+    one log per guild, and a member's click counts once whichever host takes it."""
+    one = fast_engine(data_dir=tmp_path / "host-1", **PG)
+    two = fast_engine(data_dir=tmp_path / "host-2", **PG)
+    entry = one.feedback.record("Who?", _answer(), collection="guild-1", latency_s=1.0)
+    assert entry is not None and two.feedback.count("guild-1") == 1
+    assert two.feedback.vote(entry, "7", up=False, collection="guild-1") == "recorded"
+    assert one.feedback.vote(entry, "7", up=False, collection="guild-1") == "unchanged"
+    assert one.feedback.give_reason(entry, "7", "wrong", collection="guild-1")
+    assert [g.reasons for g in two.feedback.unanswered("guild-1")] == [["wrong"]]
+    assert two.feedback.vote(entry, "7", up=True, collection="guild-1") == "changed"
+    assert one.feedback.vote(entry, "8", up=True, collection="guild-1") == "recorded"
+    week = two.feedback.stats("guild-1")[0]
+    assert (week.questions, week.up, week.down) == (1, 2, 0)
+    assert not DataDir(tmp_path / "host-1").member_key.exists()
+    assert not DataDir(tmp_path / "host-2").member_key.exists()
+    # Another guild's log is its own, on every host; erasing on one host erases it for all.
+    two.feedback.record("Elsewhere?", _answer(), collection="guild-2", latency_s=1.0)
+    assert one.feedback.vote(entry, "9", up=True, collection="guild-2") == "missing"
+    assert two.feedback.forget("guild-1") == 1 and one.feedback.count("guild-1") == 0
+    assert one.feedback.count("guild-2") == 1
+
+
+def test_hosts_starting_together_agree_on_one_voter_key(pg_url: str, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from retrieval.store.pgconnect import Database
+    from retrieval.store.postgres import PostgresBackend
+
+    hosts = [PostgresBackend(Database(pg_url, 1)) for _ in range(4)]  # a pool each
+    try:
+        with ThreadPoolExecutor(len(hosts)) as pool:
+            keys = list(pool.map(lambda b: b.member_key(tmp_path / "member.key"), hosts))
+    finally:
+        for host in hosts:
+            host.db.close()
+    assert len(set(keys)) == 1 and len(keys[0]) == 32
+    assert not (tmp_path / "member.key").exists()
+
+
+def test_one_members_clicks_on_several_hosts_at_once_count_once(pg_url: str,
+                                                                 tmp_path: Path) -> None:
+    """Each host its own pool: the entry's row lock lets one click record the vote and the
+    others find it unchanged."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from retrieval.store.pgconnect import Database
+    from retrieval.store.postgres import PostgresStore
+    from retrieval.store.question_log import question_log
+
+    dbs = [Database(pg_url, 1) for _ in range(6)]
+    try:
+        logs = [question_log(PostgresStore(db, "guild-1")) for db in dbs]
+        entry = logs[0].add(asked_at="2026-12-07T10:00:00+00:00", source="discord",
+                            question="Who?", answer="Her.", abstained=False, citations=[],
+                            latency_s=1.0)
+        with ThreadPoolExecutor(len(logs)) as pool:
+            outcomes = list(pool.map(
+                lambda log: log.vote(entry, "voter", -1, "2026-12-07T10:01:00+00:00"), logs))
+        assert sorted(outcomes) == ["recorded"] + ["unchanged"] * (len(logs) - 1)
+        [row] = logs[-1].rows()
+        assert (row.up, row.down) == (0, 1)
+    finally:
+        for db in dbs:
+            db.close()
 
 
 def test_stats_percentiles_interpolate_and_grouping_is_greedy() -> None:

@@ -235,13 +235,17 @@ def test_an_older_schema_is_upgraded_in_place_and_a_newer_one_refused(
         monkeypatch.setattr(pgconnect, "SCHEMA_VERSION", 1)
         pgconnect.set_up(conn)
         conn.execute("INSERT INTO articlebot.collections(name) VALUES ('kept')")
+        monkeypatch.setattr(pgconnect, "SCHEMA_VERSION", 2)  # the store before the log
+        pgconnect.set_up(conn)
+        conn.execute("INSERT INTO articlebot.turns VALUES (1, 'kept', 1.0, '[]')")
         monkeypatch.undo()
         pgconnect.set_up(conn)
         assert conn.execute("SELECT version FROM articlebot.schema_version ORDER BY 1"
-                            ).fetchall() == [(1,), (2,)]
+                            ).fetchall() == [(1,), (2,), (3,)]
         assert conn.execute("SELECT name FROM articlebot.collections").fetchall() == \
             [("kept",)]
-        assert conn.execute("SELECT count(*) FROM articlebot.turns").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM articlebot.turns").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM articlebot.question_log").fetchone() == (0,)
         conn.execute("INSERT INTO articlebot.schema_version(version) VALUES (99)")
         with pytest.raises(StorageError, match=r"newer articlebot \(schema 99\)"):
             pgconnect.set_up(conn)

@@ -1,6 +1,6 @@
 """``articlebot migrate --to postgres``: a SQLite data directory copied into a real
-PostgreSQL (``postgres_fixture.py``) whole, a second run harmless, and the copy serving
-another host."""
+PostgreSQL (``postgres_fixture.py``) whole, question logs and votes included, a second run
+harmless, and the copy serving another host."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from postgres_fixture import PASSWORD
 
 from bot.cli import cli
 from retrieval.engine import Engine
+from retrieval.store.question_log import question_log
 from retrieval.store.turns import SqliteTurns
-from retrieval.types import DataDir
+from retrieval.types import Answer, DataDir
 
 VOLCANO = ("Volcano Watch\n\nMount Etna erupted on Sunday, sending ash into the sky.\n\n"
            "Catania airport closed for six hours while crews cleared the runway.")
@@ -68,3 +69,62 @@ def test_an_unreachable_target_is_one_sentence(tmp_path: Path) -> None:
     code, _, err = _migrate(tmp_path / "old", f"host=/nonexistent dbname=x password={PASSWORD}")
     assert (code, err) == (1, "Error: Could not reach the PostgreSQL database named in "
                               "ARTICLEBOT_DATABASE_URL.\n")
+
+
+def test_the_question_log_is_copied_with_its_votes_and_members_keep_their_votes(
+    pg_url: str, fast_engine: Callable[..., Engine], tmp_path: Path,
+) -> None:
+    old = fast_engine(data_dir=tmp_path / "old", preload_sample=False)
+    asked = old.feedback.record("Who runs the ferry?", Answer("The council.", False, []),
+                                collection="g1", latency_s=1.5)
+    old.feedback.record("When does it leave?", Answer("I don't know.", True, []),
+                        collection="g1", latency_s=0.5)
+    assert asked is not None
+    assert old.feedback.vote(asked, "7", up=False, collection="g1") == "recorded"
+    assert old.feedback.give_reason(asked, "7", "It is the harbour trust", collection="g1")
+    assert old.feedback.vote(asked, "8", up=True, collection="g1") == "recorded"
+    old.close()
+
+    code, out, _ = _migrate(tmp_path / "old", pg_url)
+    assert code == 0, out
+    assert "g1: question log: 2 entries, 2 votes in PostgreSQL (2 copied now)" in out
+    code, out, _ = _migrate(tmp_path / "old", pg_url)
+    assert code == 0 and "g1: question log: 2 entries, 2 votes in PostgreSQL (0 copied now)" \
+        in out
+
+    new = fast_engine(data_dir=tmp_path / "new-host", preload_sample=False,
+                      **{"storage.backend": "postgres"})
+    month = new.feedback.stats("g1")[1]
+    assert (month.questions, month.answered, month.up, month.down) == (2, 1, 1, 1)
+    assert sorted(g.reasons for g in new.feedback.unanswered("g1")) == \
+        [[], ["It is the harbour trust"]]
+    rows = question_log(new.collection("g1").store).rows()
+    assert [(r.id, r.question, r.latency_s) for r in rows] == \
+        [(asked, "Who runs the ferry?", 1.5), (asked + 1, "When does it leave?", 0.5)]
+    # The entry kept its id, so a vote button sent before the move still finds it, and the
+    # data directory's voters' key came along: member 7's 👎 is still theirs.
+    assert new.feedback.vote(asked, "7", up=False, collection="g1") == "unchanged"
+    assert new.feedback.vote(asked, "9", up=False, collection="g1") == "recorded"
+    later = new.feedback.record("Who?", Answer("The trust.", False, []), collection="g1",
+                                latency_s=1.0)
+    assert later is not None and later > asked + 1
+
+
+def test_a_log_entry_whose_id_the_database_took_meanwhile_gets_a_new_one(
+    pg_url: str, fast_engine: Callable[..., Engine], tmp_path: Path,
+) -> None:
+    old = fast_engine(data_dir=tmp_path / "old", preload_sample=False)
+    first = old.feedback.record("Old?", Answer("Yes.", False, []), collection="g1",
+                                latency_s=1.0)
+    old.close()
+    host = fast_engine(data_dir=tmp_path / "host", preload_sample=False,
+                       **{"storage.backend": "postgres"})
+    assert host.feedback.record("New?", Answer("No.", False, []), collection="g1",
+                                latency_s=1.0) == first == 1
+    for copied in (1, 0):
+        code, out, _ = _migrate(tmp_path / "old", pg_url)
+        assert code == 0 and f"g1: question log: 1 entries, 0 votes in PostgreSQL ({copied} " \
+            "copied now)" in out, out
+    rows = question_log(host.collection("g1").store).rows()
+    assert [(r.id, r.question) for r in rows] == [(1, "New?"), (rows[1].id, "Old?")]
+    assert rows[1].id > 1

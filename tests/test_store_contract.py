@@ -174,23 +174,28 @@ def test_a_collection_exists_once_opened(backend: Backend, open_store: OpenStore
 
 
 def test_every_statement_on_a_collections_rows_names_its_collection() -> None:
-    """Guild isolation by construction: each SQL text in the PostgreSQL store that reads or
-    changes articles, chunks, meta or summaries filters on (or sets) its collection."""
+    """Guild isolation by construction: each SQL text in the PostgreSQL store and question
+    log that reads or changes articles, chunks, meta, summaries, log entries or votes
+    filters on (or sets) its collection."""
     import ast
     import re
 
-    import retrieval.store.postgres as module
+    import retrieval.store.postgres as store_module
+    import retrieval.store.question_log as log_module
 
-    tree = ast.parse(Path(module.__file__).read_text())
-    statements = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
-                  and isinstance(node.value, str)
-                  and re.search(r"\b(SELECT|INSERT|UPDATE|DELETE)\b", node.value)]
-    tenant_tables = re.compile(r"articlebot\.(articles|chunks|meta|summaries)\b")
-    checked = [s for s in statements if tenant_tables.search(s)]
-    assert len(checked) >= 15
-    for sql in checked:
-        assert re.search(r"\bcollection\b", sql), sql
-
+    tenant_tables = re.compile(r"articlebot\.(articles|chunks|meta|summaries|question_log|"
+                               r"question_votes)\b")
+    counts = []
+    for module in (store_module, log_module):
+        tree = ast.parse(Path(str(module.__file__)).read_text())
+        statements = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
+                      and isinstance(node.value, str)
+                      and re.search(r"\b(SELECT|INSERT|UPDATE|DELETE)\b", node.value)]
+        checked = [s for s in statements if tenant_tables.search(s)]
+        counts.append(len(checked))
+        for sql in checked:
+            assert re.search(r"\bcollection\b", sql), sql
+    assert counts[0] >= 15 and counts[1] >= 12, counts
 
 
 def test_a_dropped_collection_is_gone_and_can_start_again(

@@ -18,10 +18,10 @@ import numpy as np
 
 from config import Settings
 from retrieval.insight.figures import export_csv, period_stats, unanswered
-from retrieval.insight.member_key import load_or_create_key, voter_hash
+from retrieval.insight.member_key import voter_hash
 from retrieval.store.collection import Collection
 from retrieval.store.question_log import LogRow, QuestionLog, question_log
-from retrieval.types import Answer, DataDir, PeriodStats, UnansweredGroup, VoteOutcome
+from retrieval.types import Answer, PeriodStats, UnansweredGroup, VoteOutcome
 
 Source = Literal["discord", "cli"]
 SWITCH_KEY = "log.questions"
@@ -41,11 +41,13 @@ class Feedback:
                  collection: Callable[[str | None], Collection],
                  existing: Callable[[str | None], Collection | None],
                  embed: Callable[[Sequence[str]], np.ndarray],
+                 member_key: Callable[[], bytes],
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.settings = settings
         self._collection = collection
         self._existing = existing
         self._embed = embed
+        self._member_key = member_key  # the backend's: a file, or a row every host shares
         self.clock = clock  # tests move time forward to see the retention purge
         self._key: bytes | None = None
         self._key_lock = threading.Lock()
@@ -149,5 +151,5 @@ class Feedback:
     def _voter(self, member_id: str) -> str:
         with self._key_lock:
             if self._key is None:
-                self._key = load_or_create_key(DataDir(self.settings.data_dir).member_key)
+                self._key = self._member_key()
             return voter_hash(self._key, member_id)

@@ -1,7 +1,7 @@
 """What every store backend offers a collection: the records it returns (``StoredChunk``),
 the one title rule (``title_key``), the interface of one collection's store (``Store``) and
 the interface of a backend as a whole (``Backend``: opening a collection's store, its
-writers' lock, whether a collection exists, the bot's follow-up memory).
+writers' lock, whether a collection exists, the bot's follow-up memory, the voters' key).
 
 Two backends implement it: SQLite files in the data directory (``sqlite`` behind
 ``collection.SqliteFiles``, the embedded default) and PostgreSQL with pgvector
@@ -114,4 +114,9 @@ class Backend(Protocol):
 
     def check_writable(self, store: Store, directory: Path) -> None:
         """Raise ``StorageError`` (one sentence) where a write could not be stored."""
+        ...
+
+    def member_key(self, path: Path) -> bytes:
+        """The key that hashes voters in the question log, made on first use (``path``: the
+        data directory's file, for SQLite; see ``voter_key``)."""
         ...

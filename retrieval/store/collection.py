@@ -45,6 +45,7 @@ from retrieval.store.indexes import (
 )
 from retrieval.store.sqlite import Store
 from retrieval.store.turns import SqliteTurns
+from retrieval.store.voter_key import load_or_create_key
 from retrieval.types import ArticleInfo
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,9 @@ class SqliteFiles:
 
     def turns(self, path: Path) -> SqliteTurns:
         return SqliteTurns(path)
+
+    def member_key(self, path: Path) -> bytes:
+        return load_or_create_key(path)
 
     def check_writable(self, store: Any, directory: Path) -> None:
         if store.read_only:

@@ -1,18 +1,24 @@
 """``articlebot migrate --to postgres``: copy a data directory's SQLite collections, their
-meta and summary cache, and the bot's follow-up memory into the PostgreSQL store.
+meta, summary cache and question log, the voters' key and the bot's follow-up memory into
+the PostgreSQL store.
 
 Re-running it is harmless: an article already in the target (same title, same content
-hash, same number of passages) is left alone, meta and summaries are upserted, and
-conversations already there are kept. Each collection is copied under both writers' locks
-(the SQLite file lock and the PostgreSQL advisory lock), one transaction per article, and
-ends with a count check: every source article present, whole, in the target. Article ids
-are the target's own (its sequences are shared by all collections); titles carry over.
+hash, same number of passages) is left alone, meta and summaries are upserted, log entries
+(marked with their SQLite id and time) and votes already there are kept, and so are
+conversations. Each collection is copied under both writers' locks (the SQLite file lock and
+the PostgreSQL advisory lock), one transaction per article and one for its log, and ends
+with a count check: every source article present, whole, in the target, and every log entry
+and vote. Article and log entry ids are the target's own (its sequences are shared by all
+collections); titles carry over. The data directory's voters' key becomes the database's
+unless the database has one already, so that members' earlier votes still count as theirs.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -21,8 +27,12 @@ from retrieval.store import filelock
 from retrieval.store.backend import Store
 from retrieval.store.collection import LOCK_FILE, STORE_FILE, SqliteFiles
 from retrieval.store.faults import FaultLog
-from retrieval.store.postgres import PostgresBackend, PostgresTurns
+from retrieval.store.postgres import PostgresBackend, PostgresStore, PostgresTurns
+from retrieval.store.question_log import PostgresQuestionLog
+from retrieval.store.voter_key import read_key
 from retrieval.types import Chunk, DataDir, MigrationResult
+
+log = logging.getLogger(__name__)
 
 MEMORY = "follow-up memory"
 
@@ -71,26 +81,66 @@ def _missing(source: Store, target: Store) -> list[str]:
             if held.get(a.title) != (a.content_hash, a.chunks)]
 
 
+def _read_log(path: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    db = _read_only(path)
+    try:
+        entries = db.execute("SELECT id, asked_at, source, question, answer, abstained, "
+                             "citations, latency_s FROM question_log ORDER BY id").fetchall()
+        # Only votes on an entry: a file written without foreign keys may hold others.
+        votes = db.execute("SELECT entry_id, voter, vote, reason, voted_at FROM question_votes "
+                           "WHERE entry_id IN (SELECT id FROM question_log)").fetchall()
+    finally:
+        db.close()
+    return entries, votes
+
+
+def _copy_log(path: Path, name: str, target: Store) -> MigrationResult | None:
+    """The collection's question log, entries and votes; None when it has none."""
+    entries, votes = _read_log(path)
+    if not entries:
+        return None
+    assert isinstance(target, PostgresStore)
+    table = PostgresQuestionLog(target)
+    copied = table.copy_in(entries, votes)
+    found, voted = table.copied(entries, votes)
+    ok = (found, voted) == (len(entries), len(votes))
+    return MigrationResult(name, len(entries), copied, len(votes), ok=ok, kind="log",
+                           detail="" if ok else f"question log: {len(entries) - found} "
+                           f"entries and {len(votes) - voted} votes missing")
+
+
 def copy_collection(directory: Path, name: str, backend: PostgresBackend,
-                    lock_timeout_s: float) -> MigrationResult:
+                    lock_timeout_s: float) -> list[MigrationResult]:
+    """The collection's result, then its question log's where it has one."""
     try:
         source = SqliteFiles().open(directory, name, lock_timeout_s=lock_timeout_s,
                                     faults=FaultLog())
     except StorageError as exc:
-        return MigrationResult(name, 0, 0, ok=False, detail=str(exc))
+        return [MigrationResult(name, 0, 0, ok=False, detail=str(exc))]
     try:
         with filelock.exclusive(directory / LOCK_FILE, lock_timeout_s), \
                 backend.exclusive(directory, name, lock_timeout_s):
             target = backend.open(directory, name, lock_timeout_s=lock_timeout_s, faults=None)
             copied = _copy_articles(source, target)
             _copy_extras(directory / STORE_FILE, target)
+            logged = _copy_log(directory / STORE_FILE, name, target)
             missing = _missing(source, target)
         articles = source.list_articles()
     finally:
         source.close()
     detail = f"not copied whole: {', '.join(missing[:3])}" if missing else ""
-    return MigrationResult(name, len(articles), copied, sum(a.chunks for a in articles),
-                           ok=not missing, detail=detail)
+    result = MigrationResult(name, len(articles), copied, sum(a.chunks for a in articles),
+                             ok=not missing, detail=detail)
+    return [result] if logged is None else [result, logged]
+
+
+def copy_member_key(path: Path, backend: PostgresBackend) -> None:
+    """The data directory's voters' key into the database, unless it holds one already."""
+    if not path.is_file():
+        return
+    if backend.member_key(path, initial=read_key(path)) != read_key(path):
+        log.warning("the database already had a voters' key: members may vote once more on "
+                    "answers logged before the move")
 
 
 def copy_memory(path: Path, turns: PostgresTurns) -> MigrationResult | None:
@@ -106,14 +156,15 @@ def copy_memory(path: Path, turns: PostgresTurns) -> MigrationResult | None:
         db.close()
     copied = turns.insert_missing(rows)
     found = turns.count_keys([int(r[0]) for r in rows])
-    return MigrationResult(MEMORY, len(rows), copied, ok=found == len(rows),
+    return MigrationResult(MEMORY, len(rows), copied, ok=found == len(rows), kind="memory",
                            detail="" if found == len(rows) else
                            f"{len(rows) - found} conversations missing")
 
 
 def migrate_to_postgres(data: DataDir, names: list[str], backend: PostgresBackend,
                         lock_timeout_s: float) -> list[MigrationResult]:
-    results = [copy_collection(data.collection(name), name, backend, lock_timeout_s)
-               for name in names]
+    copy_member_key(data.member_key, backend)
+    results = [r for name in names
+               for r in copy_collection(data.collection(name), name, backend, lock_timeout_s)]
     memory = copy_memory(data.memory, backend.turns(data.memory))
     return results if memory is None else [*results, memory]

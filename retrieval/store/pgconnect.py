@@ -23,7 +23,7 @@ from retrieval.errors import StorageError
 log = logging.getLogger(__name__)
 
 DSN_ENV = "ARTICLEBOT_DATABASE_URL"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # The first key of every advisory lock the bot takes (the second: 0 for the schema, the
 # hash of a collection's name for its writers), so they stay apart from other applications'.
 LOCK_CLASS = 0x61620000 >> 1
@@ -71,6 +71,29 @@ MIGRATIONS: dict[int, list[str]] = {
             key bigint PRIMARY KEY, guild text NOT NULL,
             updated double precision NOT NULL, turns text NOT NULL)""",
         "CREATE INDEX turns_guild ON articlebot.turns (guild, updated)",
+    ],
+    # The question log (``retrieval.store.question_log.PostgresQuestionLog``). An entry is
+    # known by its collection and id (the sequence serves every collection, but ``migrate``
+    # keeps SQLite's ids, which are per collection, so that vote buttons sent before the move
+    # still find their entry); votes name the collection too. ``copied_from`` marks an entry
+    # ``migrate`` brought, so a second run skips it. ``secrets`` holds the key that hashes
+    # voters, one for every host.
+    3: [
+        """CREATE TABLE articlebot.question_log (
+            collection text NOT NULL REFERENCES articlebot.collections ON DELETE CASCADE,
+            id bigserial,
+            asked_at text NOT NULL, source text NOT NULL, question text NOT NULL,
+            answer text NOT NULL, abstained boolean NOT NULL, citations text NOT NULL,
+            latency_s double precision NOT NULL, copied_from text,
+            PRIMARY KEY (collection, id), UNIQUE (collection, copied_from))""",
+        "CREATE INDEX question_log_time ON articlebot.question_log (collection, asked_at)",
+        """CREATE TABLE articlebot.question_votes (
+            collection text NOT NULL, entry_id bigint NOT NULL, voter text NOT NULL,
+            vote smallint NOT NULL, reason text, voted_at text NOT NULL,
+            PRIMARY KEY (collection, entry_id, voter),
+            FOREIGN KEY (collection, entry_id)
+                REFERENCES articlebot.question_log (collection, id) ON DELETE CASCADE)""",
+        "CREATE TABLE articlebot.secrets (name text PRIMARY KEY, value text NOT NULL)",
     ],
 }
 

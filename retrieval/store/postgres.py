@@ -25,6 +25,7 @@ import numpy as np
 from retrieval.store.backend import Store, StoredChunk, now_text, parse_ref, title_key
 from retrieval.store.filelock import BUSY_SENTENCE, LockTimeout
 from retrieval.store.pgconnect import LOCK_CLASS, Database, database
+from retrieval.store.voter_key import new_key
 from retrieval.types import ArticleInfo, Chunk
 
 _ARTICLE = ("SELECT a.id, a.title, (SELECT count(*) FROM articlebot.chunks c WHERE "
@@ -33,6 +34,7 @@ _ARTICLE = ("SELECT a.id, a.title, (SELECT count(*) FROM articlebot.chunks c WHE
 _CHUNK = ('SELECT c.id, c.article_id, a.title, c.seq, c.paragraph, c.start, c."end", c.text '
           "FROM articlebot.chunks c JOIN articlebot.articles a ON a.id = c.article_id "
           "WHERE c.collection = %s ")
+MEMBER_KEY = "member_key"
 _BUMP = "UPDATE articlebot.collections SET generation = generation + 1 WHERE name = %s"
 
 
@@ -322,6 +324,20 @@ class PostgresBackend:
 
     def turns(self, path: Path) -> PostgresTurns:
         return PostgresTurns(self.db)
+
+    def member_key(self, path: Path, initial: bytes | None = None) -> bytes:
+        """The database's one key (``path`` is not used): the first host to ask stores
+        ``initial`` (a new random key unless ``migrate`` brings the data directory's), and
+        every later insert does nothing, so hosts starting together agree on it."""
+        with self.db.connection("read the question log's voter key") as conn:
+            # Two statements: the second's snapshot sees a key another host committed while
+            # the first waited on it.
+            conn.execute("INSERT INTO articlebot.secrets(name, value) VALUES (%s, %s) "
+                         "ON CONFLICT (name) DO NOTHING",
+                         (MEMBER_KEY, (initial or new_key()).hex()))
+            row = conn.execute("SELECT value FROM articlebot.secrets WHERE name = %s",
+                               (MEMBER_KEY,)).fetchone()
+        return bytes.fromhex(str(row[0]))
 
     def drop(self, directory: Path, name: str, timeout_s: float) -> None:
         """Its rows (articles, chunks, meta and summaries go with the collection's row),
