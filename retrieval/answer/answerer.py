@@ -205,8 +205,11 @@ class Answerer:
         elif cfg.answer_by == "llm" and len(reading.spans) > 1 and self._can_extract():
             span = self._llm_choice(question, reading, found, history, on_token, timings)
             text = span.text
-        elif on_token is not None:
-            on_token(text)
+        else:
+            # The reader's span is the whole answer: its first token is the answer itself.
+            timings["first_token_s"] = time.perf_counter() - started
+            if on_token is not None:
+                on_token(text)
         citation = grounding.cite_span(found[span.passage], span.start, span.end - span.start,
                                        self.settings.answer.quote_chars)
         timings["total_s"] = time.perf_counter() - started

@@ -81,7 +81,13 @@ def load_model(files: ReaderFiles, base_path: str) -> tuple[Any, Any]:
 
     check_base(files, base_path)
     hf_logging.set_verbosity_error()
-    model = AutoModelForQuestionAnswering.from_pretrained(base_path)
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # the terminal shows answers and one-sentence errors
+    try:
+        model = AutoModelForQuestionAnswering.from_pretrained(base_path)
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
     trained = {k: v.to(torch.float32) for k, v in load_file(str(files.weights)).items()}
     missing = set(trained) - set(model.state_dict())
     if missing or "qa_outputs.weight" not in trained:
