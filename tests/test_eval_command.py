@@ -72,7 +72,9 @@ def test_the_runner_scores_known_replies(make_settings: Callable[..., Settings],
         "Who painted the Eiffel Tower red?": "Picasso",  # not in the passages: abstains
     }
     # The support gate is tuned on real data; off here, only the scripted replies decide.
-    engine = Engine(make_settings(**{"search.min_support": -10.0}), llm=scripted(replies),
+    # The replies are scripted: the model answers, not the trained reader.
+    engine = Engine(make_settings(**{"reader.model": "off", "search.min_support": -10.0}),
+                    llm=scripted(replies),
                     models=model_cache)
     out = tmp_path / "out.jsonl"
     with out.open("w") as handle:
@@ -151,7 +153,8 @@ def test_per_article_eval_asks_each_article_alone_and_reports_each_kind(
                "Which airport reopened after two days?": "Catania airport",
                "Who painted the Eiffel Tower red?": "Picasso"}
     # Four passages per question: pooled, a question would also get the other article's.
-    engine = Engine(make_settings(**{"search.min_support": -10.0, "search.top_k": 4}),
+    engine = Engine(make_settings(**{"reader.model": "off", "search.min_support": -10.0,
+                                     "search.top_k": 4}),
                     llm=scripted(replies),
                     models=model_cache)
     out = tmp_path / "out.jsonl"

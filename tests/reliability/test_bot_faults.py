@@ -41,8 +41,9 @@ async def test_a_model_failing_mid_answer_ends_that_message_and_the_queue_keeps_
         **{"discord.cooldown_s": 0, "discord.edit_interval_s": 0.2,
            "summary.compress": "on", "summary.compress_min_words": 1,
            # Answers stream live (no held-back fallback check), so the
-           # failure meets an answer that is already showing.
-           "answer.extract_fallback": False})
+           # failure meets an answer that is already showing; the model writes them (the
+           # trained reader would answer without it).
+           "answer.extract_fallback": False, "reader.model": "off"})
     fake, guild, [alice, bob, carol, dave] = scene.fake, scene.guild, scene.members
     flaky = scene.engine.llm
     assert isinstance(flaky, QueuedLLM)

@@ -219,8 +219,10 @@ async def test_prompt_injection_in_an_article_pings_nobody_and_forges_no_citatio
     fake_discord: FakeDiscord, make_engine: Callable[..., Engine],
 ) -> None:
     # The real model, except for a reply queued below (as if the article had talked it into it).
+    # The model's reply is scripted to forge a citation: the model answers, not the reader.
     engine = make_engine(wrap_llm=lambda real: QueuedLLM(real=real),
-                         **{"discord.cooldown_s": 0, "discord.edit_interval_s": 0.3})
+                         **{"discord.cooldown_s": 0, "discord.edit_interval_s": 0.3,
+                            "reader.model": "off"})
     scripted = engine.llm
     assert isinstance(scripted, QueuedLLM)
     fake = fake_discord
