@@ -112,10 +112,10 @@ class AnswerSettings(_Section):
 
 
 class ReaderSettings(_Section):
-    model: str = "off"
+    model: str = "packaged"
     passages: int = Field(6, ge=1, le=50)
     top_spans: int = Field(3, ge=1, le=10)
-    min_margin: float = 0.0
+    min_margin: float = -9.0
     answer_by: Literal["reader", "llm"] = "reader"
     max_answer_tokens: int = Field(30, ge=1, le=64)
 

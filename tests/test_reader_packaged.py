@@ -1,0 +1,68 @@
+"""The packaged reader (retrieval/answer/reader_weights) on the sample article: it finds the
+place of the talks in their paragraph, abstains when the article does not say how long they
+last, and answers in the bot's own ask path with the sentence that holds the answer cited."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from config import load_settings
+from retrieval.answer.reader import SpanReader
+from retrieval.answer.trained_weights import PACKAGED, load_span_reader, read_files
+from retrieval.engine import Engine
+
+pytestmark = pytest.mark.models
+
+SAMPLE = Path(__file__).resolve().parents[1] / "retrieval" / "sample" / "china-us-trade-talks.txt"
+
+
+def _paragraph_with(word: str) -> str:
+    return next(p for p in SAMPLE.read_text(encoding="utf-8").split("\n") if word in p)
+
+
+@pytest.fixture(scope="module")
+def reader() -> SpanReader:
+    return load_span_reader("packaged", load_settings(None).reader.max_answer_tokens)
+
+
+@pytest.fixture(scope="module")
+def min_margin() -> float:
+    return load_settings(None).reader.min_margin
+
+
+def test_the_packaged_reader_is_the_default_and_its_manifest_checks() -> None:
+    assert load_settings(None).reader.model == "packaged"
+    files = read_files(PACKAGED)  # digest checked against the manifest
+    assert files.weights.stat().st_size <= 25_000_000
+    manifest = files.manifest
+    assert manifest["data"]["licence"].startswith("SQuAD 2.0")
+    assert set(manifest["held_out_articles"]).isdisjoint(manifest["train_articles"])
+
+
+def test_the_reader_finds_where_the_talks_take_place(reader: SpanReader,
+                                                       min_margin: float) -> None:
+    reading = reader.read("Where will the talks take place?", [_paragraph_with("Switzerland")])
+    assert reading.spans[0].text == "Switzerland"
+    assert reading.margin >= min_margin
+
+
+def test_the_reader_abstains_when_the_article_does_not_say(reader: SpanReader,
+                                                            min_margin: float) -> None:
+    reading = reader.read("How long will the talks last?", [_paragraph_with("Switzerland")])
+    assert reading.margin < min_margin
+
+
+def test_the_ask_path_answers_with_the_readers_span_and_cites_its_sentence(
+    make_engine: Callable[..., Engine],
+) -> None:
+    engine = make_engine()
+    answer = engine.ask("Who is China's lead trade negotiator?")
+    assert not answer.abstained
+    assert answer.text == "He Lifeng"
+    assert "reader_s" in answer.timings
+    assert any("He Lifeng" in c.quote for c in answer.citations)
+    refused = engine.ask("How long will the talks last?")
+    assert refused.abstained
