@@ -6,6 +6,8 @@ grouping on the real embedder at the end."""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import sqlite3
 from collections.abc import Callable
@@ -162,6 +164,27 @@ def test_feedback_retention_purge_removes_old_entries_and_forget_erases(
     assert feedback.unanswered("guild-1") == [] and feedback.stats("guild-1")[1].questions == 0
 
 
+def test_feedback_retention_holds_without_an_admin_read_a_late_vote_and_with_the_log_off(
+    one_engine: Engine,
+) -> None:
+    feedback = one_engine.feedback
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    feedback.clock = lambda: start
+    old = feedback.record("Old question?", _answer(), collection="guild-1", latency_s=1.0)
+    assert old is not None
+    feedback.clock = lambda: start + timedelta(days=31)
+    # Nobody read the log meanwhile: the expired entry is gone, not voted on.
+    assert feedback.vote(old, "1", up=False, collection="guild-1") == "missing"
+    assert _sql(one_engine, "SELECT count(*) FROM question_log") == [(0,)]
+    kept = feedback.record("Kept question?", _answer(), collection="guild-1", latency_s=1.0)
+    assert kept is not None
+    feedback.set_enabled("guild-1", False)
+    feedback.clock = lambda: start + timedelta(days=62)
+    # The log is off (nothing new is written), yet the old entry still leaves on time.
+    assert feedback.record("Unlogged?", _answer(), collection="guild-1", latency_s=1.0) is None
+    assert _sql(one_engine, "SELECT count(*) FROM question_log") == [(0,)]
+
+
 def test_unanswered_lists_abstained_and_thumbs_down_most_frequent_first(
     one_engine: Engine,
 ) -> None:
@@ -301,3 +324,13 @@ def test_unanswered_groups_paraphrases_by_meaning_with_the_real_embedder(
     groups = feedback.unanswered("guild-1")
     found = sorted(sorted([g.question, *g.wordings]) for g in groups)
     assert found == sorted(sorted(f) for f in families), found
+
+
+def test_feedback_export_neutralises_formulas_in_every_cell_titles_included() -> None:
+    from retrieval.insight.figures import export_csv
+    from retrieval.store.question_log import LogRow
+
+    row = LogRow(1, "2025-01-01T00:00:00Z", "discord", "=1+1", "@SUM(A1)", False,
+                 [(1, "=HYPERLINK(\"http://x\")", 0)], 0.5, 0, 1, ["+cmd"])
+    cells = next(csv.reader(io.StringIO(export_csv([row]).splitlines()[1])))
+    assert all(not cell.startswith(("=", "+", "-", "@")) for cell in cells), cells

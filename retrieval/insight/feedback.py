@@ -70,11 +70,11 @@ class Feedback:
     def record(self, question: str, answer: Answer, *, collection: str | None,
                latency_s: float, source: Source = "discord") -> int | None:
         """Log an answer; its entry id (for the vote buttons), or None when not logged."""
+        self.purge(collection)  # also while the log is off: nothing outlives the retention
         if not self._logs(collection, source):
             return None
         table = self._table(collection)
         now = self.clock()
-        table.delete_before(_iso(now - timedelta(days=self.settings.log.retention_days)))
         citations = [(c.article_id, c.title, c.paragraph) for c in answer.citations]
         return table.add(asked_at=_iso(now), source=source,
                          question=question[:MAX_LOGGED_QUESTION], answer=answer.text,
@@ -91,6 +91,7 @@ class Feedback:
         found = self._existing(collection)
         if found is None:
             return "missing"
+        self.purge(collection)  # an entry past the retention is gone, not voted on
         return question_log(found.store).vote(
             entry_id, self._voter(member_id), 1 if up else -1, _iso(self.clock()))
 
@@ -102,6 +103,7 @@ class Feedback:
         found = self._existing(collection)
         if not reason or found is None or not self.enabled(collection):
             return False
+        self.purge(collection)
         return question_log(found.store).set_reason(entry_id, self._voter(member_id), reason)
 
     def purge(self, collection: str | None) -> int:

@@ -90,7 +90,7 @@ def export_csv(rows: Sequence[LogRow]) -> str:
     for r in rows:
         writer.writerow([
             r.id, r.asked_at, r.source, _cell(r.question), _cell(r.answer),
-            int(r.abstained), "; ".join(f"{t} ¶{p + 1}" for _, t, p in r.citations),
+            int(r.abstained), _cell("; ".join(f"{t} ¶{p + 1}" for _, t, p in r.citations)),
             f"{r.latency_s:.3f}", r.up, r.down, " | ".join(_cell(x) for x in r.reasons)])
     return out.getvalue()
 
