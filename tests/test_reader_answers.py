@@ -111,7 +111,10 @@ def test_a_chat_sentence_that_strays_from_the_evidence_gives_way_to_the_span(
     llm = QueuedLLM("Flights resumed at Heathrow after the storm.", style="chat")
     engine = fast_engine(llm=llm, reader=ScriptedReader("six hours"), **OPEN)
     engine.ingest_bytes(VOLCANO.encode(), "volcano.txt")
-    assert engine.ask("How long was the airport shut?").text == "six hours"
+    streamed: list[str] = []
+    assert engine.ask("How long was the airport shut?", on_token=streamed.append).text == \
+        "six hours"
+    assert "".join(streamed) == "six hours"  # the rejected sentence never reached the member
 
 
 def test_the_readers_no_answer_applies_to_chat_models_too(

@@ -132,6 +132,20 @@ def test_altered_weights_are_refused_never_used(tmp_path: Any) -> None:
         read_files(tmp_path)
 
 
+def test_a_manifest_without_its_base_encoder_is_one_sentence(tmp_path: Any) -> None:
+    import json
+
+    from retrieval.answer.trained_weights import read_files
+    from retrieval.errors import ModelError
+
+    _exported(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    del manifest["base_model"]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match=r"manifest .* is unreadable"):
+        read_files(tmp_path)
+
+
 def test_weights_for_another_base_encoder_are_refused(tmp_path: Any) -> None:
     from retrieval.answer.trained_weights import check_base, read_files
     from retrieval.errors import ModelError

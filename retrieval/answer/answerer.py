@@ -200,8 +200,12 @@ class Answerer:
         span = reading.spans[0]
         text = span.text
         if not self._completion_style():
+            # Held back, not streamed: a sentence that strays from the evidence is replaced
+            # by the span, and the member never sees the rejected one.
             text = self._chat_from_evidence(question, found[span.passage], span, history,
-                                            on_token, timings)
+                                            timings)
+            if on_token is not None:
+                on_token(text)
         elif cfg.answer_by == "llm" and len(reading.spans) > 1 and self._can_extract():
             span = self._llm_choice(question, reading, found, history, on_token, timings)
             text = span.text
@@ -229,14 +233,12 @@ class Answerer:
         return evidence.chosen_span(completion.text, reading.spans)
 
     def _chat_from_evidence(self, question: str, passage: Passage, span: evidence.Span,
-                            history: list[Turn], on_token: TokenCallback | None,
-                            timings: dict[str, float]) -> str:
+                            history: list[Turn], timings: dict[str, float]) -> str:
         """A chat model's sentence from the sentence holding the reader's span; the span
         itself when the sentence strays from that evidence."""
         source = evidence.evidence_passage(passage, span)
         completion = self.llm.chat(prompts.chat_messages(question, [source], history),
-                                   max_tokens=self.settings.llm.chat_max_tokens,
-                                   on_token=on_token)
+                                   max_tokens=self.settings.llm.chat_max_tokens)
         self._time_completion(timings, completion)
         text = completion.text.strip()
         if not text or grounding.is_refusal(text) or \

@@ -10,6 +10,7 @@ path compares with its calibrated threshold.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -105,12 +106,14 @@ def spans_from_logits(features: Any, start_logits: np.ndarray, end_logits: np.nd
 
 
 class SpanReader:
-    """Reads passages for one question at a time (thread-safe: inference only)."""
+    """Reads passages for one question at a time. Thread-safe: inference only, and the fast
+    tokenizer (whose truncation settings each call sets) is used under a lock."""
 
     def __init__(self, model: Any, tokenizer: Any, windowing: Windowing | None = None,
                  batch_size: int = 16):
         self.model = model
         self.tokenizer = tokenizer
+        self._tokenizing = threading.Lock()
         self.windowing = windowing or Windowing()
         self.batch_size = batch_size
 
@@ -141,6 +144,7 @@ class SpanReader:
         texts = list(texts)
         if not texts:
             return Reading([], float("inf"))
-        features = encode(self.tokenizer, [question] * len(texts), texts, self.windowing)
+        with self._tokenizing:
+            features = encode(self.tokenizer, [question] * len(texts), texts, self.windowing)
         start, end = self.logits(features)
         return spans_from_logits(features, start, end, texts, self.windowing, top_n)

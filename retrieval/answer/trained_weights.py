@@ -54,6 +54,7 @@ def read_files(folder: Path) -> ReaderFiles:
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         expected = manifest["weights"]["sha256"]
+        str(manifest["base_model"]["sha256"])  # check_base needs it
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelError(f"The trained reader's manifest {manifest_path} is unreadable "
                          f"({exc}): reinstall articlebot, or {_OFF}.") from exc
