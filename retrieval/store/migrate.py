@@ -98,7 +98,9 @@ def _compare(source: Store, target: Store) -> tuple[list[str], list[str], list[s
     """Titles of the source's articles the target lacks, holds otherwise (other content or
     passages), and had but removed since a migrate copied them."""
     held = {title_key(a.title): (a.content_hash, a.chunks) for a in target.list_articles()}
-    missing, differ, removed = [], [], []
+    missing: list[str] = []
+    differ: list[str] = []
+    removed: list[str] = []
     for a in source.list_articles():
         there = held.get(title_key(a.title))
         if there is None:
