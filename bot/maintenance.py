@@ -79,7 +79,7 @@ def migrate_command(obj: Context, target: str) -> None:
                        f"PostgreSQL ({r.copied} copied now)")
         else:
             click.echo(f"{r.collection}: {r.items} articles, {r.chunks} passages in PostgreSQL "
-                       f"({r.copied} copied now)")
+                       f"({r.copied} copied now){'; ' + r.detail if r.detail else ''}")
     bad = sum(not r.ok for r in results)
     if bad:
         raise click.ClickException(f"{bad} of {len(results)} were not copied whole; "

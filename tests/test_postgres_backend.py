@@ -191,6 +191,29 @@ def test_a_database_without_pgvector_asks_the_admin_in_one_sentence(
                               "vector; in it.")
 
 
+def test_a_role_that_may_not_create_the_schema_is_told_what_to_grant(
+    pg_server: PgServer, make_database: Callable[..., str], tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dbname = make_database().split("dbname=")[1].split()[0]
+    # A role of its own (not the database's owner, so no CREATE on it).
+    pg_server.admin("DROP ROLE IF EXISTS reader")
+    pg_server.admin(f"CREATE ROLE reader LOGIN PASSWORD '{PASSWORD}'")
+    try:
+        code, stderr = _cli(tmp_path, pg_server.dsn(dbname, user="reader"), "list")
+    finally:
+        pg_server.admin("DROP ROLE reader")
+    assert code == 1
+    assert stderr.strip() == ("Error: The PostgreSQL role in ARTICLEBOT_DATABASE_URL may not "
+                              "create or use the articlebot schema: grant it CREATE on the "
+                              "database (or have the database's owner start articlebot once "
+                              "and grant it the schema).")
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING
+                 and "refused setting up the schema" in r.getMessage()]
+    assert "permission denied" in warning.getMessage()
+    assert PASSWORD not in caplog.text + stderr
+
+
 def test_the_cli_stores_and_lists_through_postgres(pg_url: str, tmp_path: Path) -> None:
     """``articlebot list`` on a working database (the default collection, no model load)."""
     code, stderr = _cli(tmp_path, pg_url, "list", "--collection", "empty-guild")

@@ -64,6 +64,38 @@ def test_a_sqlite_data_directory_is_copied_whole_and_again_harmlessly(
     assert turns is not None and json.loads(turns.load(42) or "[]") == [["q", "a"]]
 
 
+def test_running_it_again_keeps_what_changed_in_postgresql_since(
+    pg_url: str, fast_engine: Callable[..., Engine], tmp_path: Path,
+) -> None:
+    old = fast_engine(data_dir=tmp_path / "old", preload_sample=False)
+    old.ingest_bytes(VOLCANO.encode(), "volcano.txt")
+    old.ingest_bytes(FERRY.encode(), "ferry.txt")
+    old.feedback.set_enabled(None, True)
+    old.collection().store.save_summary("h", "short", "m", "[\"old\"]")
+    old.close()
+    assert _migrate(tmp_path / "old", pg_url)[0] == 0
+
+    # On PostgreSQL: the ferry article is updated, the volcano one removed, logging turned
+    # off, the summary rewritten.
+    host = fast_engine(data_dir=tmp_path / "host", preload_sample=False,
+                       **{"storage.backend": "postgres"})
+    updated = FERRY.replace("seven", "eight").encode()
+    new_hash = host.ingest_bytes(updated, "ferry.txt").article.content_hash
+    host.remove("Volcano Watch")
+    host.feedback.set_enabled(None, False)
+    host.collection().store.save_summary("h", "short", "m", "[\"new\"]")
+
+    code, out, _ = _migrate(tmp_path / "old", pg_url)
+    assert code == 0, out
+    assert "default: 2 articles, 4 passages in PostgreSQL (0 copied now); left as " \
+        "PostgreSQL has it (differs): Ferry Timetable; removed in PostgreSQL since copied, " \
+        "not restored: Volcano Watch" in out, out
+    assert [(a.title, a.content_hash) for a in host.list_articles()] == \
+        [("Ferry Timetable", new_hash)]
+    assert not host.feedback.enabled(None)
+    assert host.collection().store.cached_summary("h", "short", "m") == "[\"new\"]"
+
+
 def test_an_unreachable_target_is_one_sentence(tmp_path: Path) -> None:
     (tmp_path / "old").mkdir()
     code, _, err = _migrate(tmp_path / "old", f"host=/nonexistent dbname=x password={PASSWORD}")

@@ -84,8 +84,9 @@ class SlashCommands:
             reply, accepted, fmt.answer_text, context=f"/ask guild={interaction.guild_id}",
             attach=self.feedback.buttons(question, interaction.guild_id))
         if delivered.result is not None:
-            self.memory.remember(delivered.message_ids, (),
-                                 Turn(question, delivered.result.text), guild=interaction.guild_id)
+            await self.memory.record(delivered.message_ids, (),
+                                     Turn(question, delivered.result.text),
+                                     guild=interaction.guild_id)
         self.dispatcher.log_answer("ask", interaction.guild_id, accepted, delivered, question)
 
     @app_commands.describe(article="The article to summarise (optional if there is one)",

@@ -59,7 +59,7 @@ class Conversation:
             discord.MessageType.default, discord.MessageType.reply
         ):
             return
-        if not self._is_addressed(message, me):
+        if not await self._is_addressed(message, me):
             return
         try:
             await self._answer(message, me)
@@ -76,7 +76,7 @@ class Conversation:
             self.dispatcher.metrics.count_error("message")
             await _say(message, "Sorry, something went wrong on my side; it has been logged.")
 
-    def _is_addressed(self, message: discord.Message, me: discord.ClientUser) -> bool:
+    async def _is_addressed(self, message: discord.Message, me: discord.ClientUser) -> bool:
         channel = message.channel
         if message.guild is None or any(u.id == me.id for u in message.mentions):
             return True
@@ -84,9 +84,10 @@ class Conversation:
             return True
         ref = message.reference
         resolved = ref.resolved if ref is not None else None
-        if isinstance(resolved, discord.Message) and resolved.author.id == me.id:
-            return True
-        return bool(self.memory.get(_replied_id(message)))
+        if isinstance(resolved, discord.Message):
+            # Only the bot's own messages are memory keys: a reply to anyone else's is chatter.
+            return resolved.author.id == me.id
+        return bool(await self.memory.recall(_replied_id(message)))
 
     async def _answer(self, message: discord.Message, me: discord.ClientUser) -> None:
         raw = strip_mention(message.content, me.id)
@@ -100,7 +101,7 @@ class Conversation:
         conversation = channel.id if message.guild is None or (
             isinstance(channel, discord.Thread) and channel.owner_id == me.id) else None
         replied = _replied_id(message)
-        history = self.memory.get(replied) or self.memory.get(conversation)
+        history = await self.memory.recall(replied) or await self.memory.recall(conversation)
         await self.checks.target(collection, None)
         accepted = self.dispatcher.enqueue(message.author.id, lambda on_token: self.engine.ask(
             question, collection=collection, history=history, on_token=on_token))
@@ -118,8 +119,8 @@ class Conversation:
             attach=self.feedback.buttons(question, guild_id))
         if delivered.result is not None:
             keys = [*delivered.message_ids, *([conversation] if conversation else [])]
-            self.memory.remember(keys, history, Turn(question, delivered.result.text),
-                                 guild=guild_id)
+            await self.memory.record(keys, history, Turn(question, delivered.result.text),
+                                     guild=guild_id)
         self.dispatcher.log_answer("mention", guild_id, accepted, delivered, question)
 
 

@@ -8,12 +8,17 @@ Keeping the exact ``Turn``s costs no REST round trip and no re-parsing of the bo
 messages. Bounded: at most ``max_turns`` turns per key, ``max_keys_per_guild`` keys per
 server in the database (the oldest are forgotten), ``max_keys`` in the cache. Several shard
 processes may share the store (a server's conversations are written by the one process
-that serves it). Rows are tiny and keyed by primary key, so the calls are cheap enough for
-the event loop.
+that serves it).
+
+The store is not cheap enough for the event loop: on PostgreSQL every read and write is a
+network round trip, and during a failover one can wait up to the pool's timeout. The bot
+therefore uses ``recall`` and ``record``: the cache answers on the loop, the store is read
+and written in a worker thread. ``get`` and ``remember`` are the blocking forms.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -44,16 +49,35 @@ class ConversationMemory:
         self._store = store
 
     def get(self, key: int | None) -> tuple[Turn, ...]:
+        """The turns under ``key``, from the cache or else the store (blocking)."""
+        if key is None:
+            return ()
+        hit = self.cached(key)
+        if hit is not None:
+            return hit
+        found = self._load(key)  # outside the lock: a slow store must not stall cache hits
+        if found:
+            with self._lock:
+                # A turn remembered meanwhile is newer than what the store had.
+                if key not in self._turns:
+                    self._cache(key, found)
+                return self._turns.get(key, found)
+        return found
+
+    def cached(self, key: int | None) -> tuple[Turn, ...] | None:
+        """The turns under ``key`` if the cache has them (``None`` if it does not); no I/O."""
         if key is None:
             return ()
         with self._lock:
             if key in self._turns:
                 self._turns.move_to_end(key)
                 return self._turns[key]
-            found = self._load(key)
-            if found:
-                self._cache(key, found)
-            return found
+        return None
+
+    async def recall(self, key: int | None) -> tuple[Turn, ...]:
+        """``get`` for the event loop: a cache miss reads the store in a worker thread."""
+        hit = self.cached(key)
+        return hit if hit is not None else await asyncio.to_thread(self.get, key)
 
     def _load(self, key: int) -> tuple[Turn, ...]:
         if self._store is None:
@@ -69,13 +93,25 @@ class ConversationMemory:
 
     def remember(self, keys: Iterable[int], history: Sequence[Turn], turn: Turn, *,
                  guild: int | None = None) -> None:
-        """Store ``history + turn`` under every key (answer message ids, thread id)."""
-        turns = (*history, turn)[-self.max_turns:]
+        """Store ``history + turn`` under every key (answer message ids, thread id);
+        blocking."""
         keys = list(keys)
+        self._save(keys, self._keep(keys, history, turn), _guild(guild))
+
+    async def record(self, keys: Iterable[int], history: Sequence[Turn], turn: Turn, *,
+                     guild: int | None = None) -> None:
+        """``remember`` for the event loop: the cache at once (a follow-up may come before
+        the write ends), the store in a worker thread."""
+        keys = list(keys)
+        turns = self._keep(keys, history, turn)
+        await asyncio.to_thread(self._save, keys, turns, _guild(guild))
+
+    def _keep(self, keys: list[int], history: Sequence[Turn], turn: Turn) -> tuple[Turn, ...]:
+        turns = (*history, turn)[-self.max_turns:]
         with self._lock:
             for key in keys:
                 self._cache(key, turns)
-            self._save(keys, turns, "dm" if guild is None else str(guild))
+        return turns
 
     def _cache(self, key: int, turns: tuple[Turn, ...]) -> None:
         self._turns[key] = turns
@@ -100,3 +136,7 @@ class ConversationMemory:
 
     def __len__(self) -> int:
         return len(self._turns)
+
+
+def _guild(guild: int | None) -> str:
+    return "dm" if guild is None else str(guild)

@@ -2,13 +2,16 @@
 meta, summary cache and question log, the voters' key and the bot's follow-up memory into
 the PostgreSQL store.
 
-Re-running it is harmless: an article already in the target (same title, same content
-hash, same number of passages) is left alone, meta and summaries are upserted, log entries
-(marked with their SQLite id and time) and votes already there are kept, and so are
-conversations. Each collection is copied under both writers' locks (the SQLite file lock and
-the PostgreSQL advisory lock), one transaction per article and one for its log, and ends
-with a count check: every source article present, whole, in the target, and every log entry
-and vote. Article and log entry ids are the target's own (its sequences are shared by all
+Re-running it copies only what the target lacks, so that it never undoes what the hosts on
+PostgreSQL did since: an article whose title the target holds is left as it is there (if it
+differs from the source's, the count names it), and so is one removed there after an earlier
+run copied it (each copied title is marked in the target's meta); meta keys and summaries
+the target has keep their values (a later ``/insight log off`` stays off); log entries
+(marked with their SQLite id and time), votes and conversations already there are kept.
+Each collection is copied under both writers' locks (the SQLite file lock and the PostgreSQL
+advisory lock), one transaction per article and one for its log, and ends with a count
+check: every source article in the target (or removed there since), and every log entry and
+vote. Article and log entry ids are the target's own (its sequences are shared by all
 collections); titles carry over. The data directory's voters' key becomes the database's
 unless the database has one already, so that members' earlier votes still count as theirs.
 """
@@ -24,7 +27,7 @@ import numpy as np
 
 from retrieval.errors import StorageError
 from retrieval.store import filelock
-from retrieval.store.backend import Store
+from retrieval.store.backend import Store, title_key
 from retrieval.store.collection import LOCK_FILE, STORE_FILE, SqliteFiles
 from retrieval.store.faults import FaultLog
 from retrieval.store.postgres import PostgresBackend, PostgresStore, PostgresTurns
@@ -41,44 +44,70 @@ def _read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
 
 
+def _marker(title: str) -> str:
+    """The target's meta key saying ``title`` was copied (or found there) by a migrate."""
+    return f"migrated:{title_key(title)}"
+
+
 def _copy_articles(source: Store, target: Store) -> int:
+    """The source's articles whose titles the target lacks and never had from a migrate."""
     ids, vectors, _, _ = source.all_chunks()
     by_id = dict(zip(ids.tolist(), vectors))
     copied = 0
     for info in source.list_articles():
-        there = target.article_by_title(info.title)
-        if there is not None and (there.content_hash, there.chunks) == \
-                (info.content_hash, info.chunks):
-            continue
-        stored = source.chunks_of_article(info.id)
-        rows = np.vstack([by_id[c.id] for c in stored]) if stored else \
-            np.zeros((0, vectors.shape[1] if len(ids) else 0), np.float32)
-        target.put_article(
-            title=info.title, source=info.source, content_hash=info.content_hash,
-            text=source.article_text(info.id), added_by=info.added_by, added_at=info.added_at,
-            chunks=[Chunk(c.seq, c.paragraph, c.start, c.end, c.text) for c in stored],
-            vectors=rows)
-        copied += 1
+        marker = _marker(info.title)
+        if target.article_by_title(info.title) is None and target.get_meta(marker) is None:
+            stored = source.chunks_of_article(info.id)
+            rows = np.vstack([by_id[c.id] for c in stored]) if stored else \
+                np.zeros((0, vectors.shape[1] if len(ids) else 0), np.float32)
+            target.put_article(
+                title=info.title, source=info.source, content_hash=info.content_hash,
+                text=source.article_text(info.id), added_by=info.added_by,
+                added_at=info.added_at,
+                chunks=[Chunk(c.seq, c.paragraph, c.start, c.end, c.text) for c in stored],
+                vectors=rows)
+            copied += 1
+        if target.get_meta(marker) is None:
+            target.set_meta(marker, info.content_hash)
     return copied
 
 
-def _copy_extras(path: Path, target: Store) -> None:
-    """Meta (not the generation: the target keeps its own) and the summary cache."""
+def _copy_extras(path: Path, target: PostgresStore) -> None:
+    """Meta (not the generation: the target keeps its own) and the summary cache, where
+    the target has no value of its own."""
     db = _read_only(path)
     try:
-        for key, value in db.execute("SELECT key, value FROM meta WHERE key != 'generation'"):
-            target.set_meta(str(key), str(value))
-        for digest, length, model, text in db.execute(
-                "SELECT content_hash, length, model, text FROM summaries"):
-            target.save_summary(digest, length, model, text)
+        meta = db.execute("SELECT key, value FROM meta WHERE key != 'generation'").fetchall()
+        summaries = db.execute(
+            "SELECT content_hash, length, model, text FROM summaries").fetchall()
     finally:
         db.close()
+    with target.db.connection(f"store into collection {target.name}") as conn, \
+            conn.transaction():
+        conn.cursor().executemany(
+            "INSERT INTO articlebot.meta(collection, key, value) VALUES (%s, %s, %s) "
+            "ON CONFLICT (collection, key) DO NOTHING",
+            [(target.name, str(k), str(v)) for k, v in meta])
+        conn.cursor().executemany(
+            "INSERT INTO articlebot.summaries(collection, content_hash, length, model, text) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (collection, content_hash, length, model) "
+            "DO NOTHING", [(target.name, *row) for row in summaries])
 
 
-def _missing(source: Store, target: Store) -> list[str]:
-    held = {a.title: (a.content_hash, a.chunks) for a in target.list_articles()}
-    return [a.title for a in source.list_articles()
-            if held.get(a.title) != (a.content_hash, a.chunks)]
+def _compare(source: Store, target: Store) -> tuple[list[str], list[str], list[str]]:
+    """Titles of the source's articles the target lacks, holds otherwise (other content or
+    passages), and had but removed since a migrate copied them."""
+    held = {title_key(a.title): (a.content_hash, a.chunks) for a in target.list_articles()}
+    missing: list[str] = []
+    differ: list[str] = []
+    removed: list[str] = []
+    for a in source.list_articles():
+        there = held.get(title_key(a.title))
+        if there is None:
+            (removed if target.get_meta(_marker(a.title)) else missing).append(a.title)
+        elif there != (a.content_hash, a.chunks):
+            differ.append(a.title)
+    return missing, differ, removed
 
 
 def _read_log(path: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -121,17 +150,26 @@ def copy_collection(directory: Path, name: str, backend: PostgresBackend,
         with filelock.exclusive(directory / LOCK_FILE, lock_timeout_s), \
                 backend.exclusive(directory, name, lock_timeout_s):
             target = backend.open(directory, name, lock_timeout_s=lock_timeout_s, faults=None)
+            assert isinstance(target, PostgresStore)
             copied = _copy_articles(source, target)
             _copy_extras(directory / STORE_FILE, target)
             logged = _copy_log(directory / STORE_FILE, name, target)
-            missing = _missing(source, target)
+            missing, differ, removed = _compare(source, target)
         articles = source.list_articles()
     finally:
         source.close()
-    detail = f"not copied whole: {', '.join(missing[:3])}" if missing else ""
     result = MigrationResult(name, len(articles), copied, sum(a.chunks for a in articles),
-                             ok=not missing, detail=detail)
+                             ok=not missing, detail=_detail(missing, differ, removed))
     return [result] if logged is None else [result, logged]
+
+
+def _detail(missing: list[str], differ: list[str], removed: list[str]) -> str:
+    parts = [f"{what}: {', '.join(titles[:3])}{' …' if len(titles) > 3 else ''}"
+             for what, titles in (("not copied whole", missing),
+                                  ("left as PostgreSQL has it (differs)", differ),
+                                  ("removed in PostgreSQL since copied, not restored", removed))
+             if titles]
+    return "; ".join(parts)
 
 
 def copy_member_key(path: Path, backend: PostgresBackend) -> None:

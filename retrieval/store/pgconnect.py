@@ -100,6 +100,9 @@ MIGRATIONS: dict[int, list[str]] = {
 UNREACHABLE = f"Could not reach the PostgreSQL database named in {DSN_ENV}."
 LOGIN_REFUSED = (f"PostgreSQL refused the login: check the user name and password in "
                  f"{DSN_ENV}.")
+NO_PRIVILEGE = (f"The PostgreSQL role in {DSN_ENV} may not create or use the articlebot "
+                f"schema: grant it CREATE on the database (or have the database's owner start "
+                f"articlebot once and grant it the schema).")
 
 
 def _client() -> Any:
@@ -138,6 +141,14 @@ def connect_sentence(exc: BaseException, dsn: str) -> StorageError:
             "dsn" in lowered or "connection option" in lowered or "uri" in lowered)):
         return StorageError(f"{DSN_ENV} is not a valid PostgreSQL connection string.")
     return StorageError(UNREACHABLE)
+
+
+def privilege_sentence(exc: BaseException, dsn: str) -> StorageError:
+    """The one sentence for a role refused the schema set-up; the detail (which object, which
+    privilege) goes to the log, where an operator looks when the bot does not start."""
+    log.warning("PostgreSQL refused setting up the schema: %s",
+                " ".join(redact(str(exc), dsn).split()))
+    return StorageError(NO_PRIVILEGE)
 
 
 def _ensure_extension(conn: Any) -> None:
@@ -217,6 +228,8 @@ class Database:
         try:
             with psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
                 set_up(conn)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise privilege_sentence(exc, dsn) from None
         except psycopg.OperationalError as exc:
             raise connect_sentence(exc, dsn) from None
         except psycopg.ProgrammingError as exc:  # an invalid connection string
