@@ -70,7 +70,9 @@ class Feedback:
     def record(self, question: str, answer: Answer, *, collection: str | None,
                latency_s: float, source: Source = "discord") -> int | None:
         """Log an answer; its entry id (for the vote buttons), or None when not logged."""
-        self.purge(collection)  # also while the log is off: nothing outlives the retention
+        if source != "cli" or self.settings.log.cli:
+            # Also while the server's log is off: nothing outlives the retention.
+            self.purge(collection)
         if not self._logs(collection, source):
             return None
         table = self._table(collection)
