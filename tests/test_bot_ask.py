@@ -96,9 +96,15 @@ async def test_ask_defers_streams_throttled_edits_and_cites_then_reply_follows_u
             base = f"http://127.0.0.1:{unused_tcp_port}"
             async with http.get(f"{base}/healthz") as response:
                 assert response.status == 200
-            async with http.get(f"{base}/metrics") as response:
-                metrics = await response.text()
-        assert 'articlebot_questions_total{abstained="false"} 2' in metrics
+            # The answer is counted just after its message is delivered: wait for it.
+            counted = 'articlebot_questions_total{abstained="false"} 2'
+            for _ in range(50):
+                async with http.get(f"{base}/metrics") as response:
+                    metrics = await response.text()
+                if counted in metrics:
+                    break
+                await asyncio.sleep(0.1)
+        assert counted in metrics
 
     # One log line per question, with numbers, without the question or the token.
     lines = [r.getMessage() for r in caplog.records
