@@ -129,6 +129,8 @@ class Answer:
     context_tokens: int = 0
     # The trained reader's best span score minus its "no answer" score (None without it).
     reader_margin: float | None = None
+    # The answerability check's logit for the answer's sentence (None without it).
+    answerable: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {

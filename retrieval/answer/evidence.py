@@ -15,17 +15,14 @@ from dataclasses import replace
 from retrieval.answer.reader import Span
 
 __all__ = ["Span", "choice_context", "chosen_span", "evidence_passage", "sentence_of"]
-from retrieval.text.sentences import split_sentences
+from retrieval.text.sentences import sentence_around
 from retrieval.types import Passage
 
 
 def sentence_of(passage: Passage, span: Span) -> tuple[int, int]:
     """The character range of the sentence of ``passage`` that holds ``span`` (widened to
     the span's end when the span runs past it)."""
-    text = passage.text
-    bounds = split_sentences(text) or [(0, len(text))]
-    start, end = next(((s, e) for s, e in bounds if s <= span.start < e), (0, len(text)))
-    return start, max(end, span.end)
+    return sentence_around(passage.text, span.start, span.end)
 
 
 def evidence_passage(passage: Passage, span: Span) -> Passage:

@@ -12,10 +12,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import numpy as np
+
+from retrieval.text.sentences import sentence_around
+
+
+class Check(Protocol):
+    """Scores whether each sentence answers the question (``AnswerabilityCheck``)."""
+
+    def scores(self, question: str, sentences: Sequence[str]) -> list[float]: ...
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,8 @@ class Span:
 class Reading:
     spans: list[Span]  # best first, non-overlapping
     no_answer: float
+    # The answerability check's logit for the best span's sentence (None: no check).
+    answerable: float | None = None
 
     @property
     def margin(self) -> float:
@@ -110,8 +120,9 @@ class SpanReader:
     tokenizer (whose truncation settings each call sets) is used under a lock."""
 
     def __init__(self, model: Any, tokenizer: Any, windowing: Windowing | None = None,
-                 batch_size: int = 16):
+                 batch_size: int = 16, check: Check | None = None):
         self.model = model
+        self.check = check
         self.tokenizer = tokenizer
         self._tokenizing = threading.Lock()
         self.windowing = windowing or Windowing()
@@ -147,4 +158,10 @@ class SpanReader:
         with self._tokenizing:
             features = encode(self.tokenizer, [question] * len(texts), texts, self.windowing)
         start, end = self.logits(features)
-        return spans_from_logits(features, start, end, texts, self.windowing, top_n)
+        reading = spans_from_logits(features, start, end, texts, self.windowing, top_n)
+        if self.check is None or not reading.spans:
+            return reading
+        best = reading.spans[0]
+        text = texts[best.passage]
+        a, b = sentence_around(text, best.start, best.end)
+        return replace(reading, answerable=self.check.scores(question, [text[a:b].strip()])[0])

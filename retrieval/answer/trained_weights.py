@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from retrieval.answer.answerability import AnswerabilityCheck, share_lower_layers
 from retrieval.answer.reader import SpanReader, Windowing
 from retrieval.errors import ModelError
 
 WEIGHTS = "reader.safetensors"
+CHECK_WEIGHTS = "answerability.safetensors"
 MANIFEST = "manifest.json"
 PACKAGED = Path(__file__).parent / "reader_weights"
 _OFF = 'set reader.model = "off" to answer without it'
@@ -61,6 +63,16 @@ def read_files(folder: Path) -> ReaderFiles:
     if sha256(weights) != expected:
         raise ModelError(f"The trained reader's weights {weights} do not match the digest in "
                          f"its manifest (altered or damaged): reinstall articlebot, or {_OFF}.")
+    check = manifest.get("answerability")
+    if check is not None:
+        path = folder / CHECK_WEIGHTS
+        if not path.is_file():
+            raise ModelError(f"The reader's answerability check {path} is missing: reinstall "
+                             f"articlebot, or set reader.check = false to answer without it.")
+        if sha256(path) != check.get("sha256"):
+            raise ModelError(f"The reader's answerability check {path} does not match the "
+                             f"digest in its manifest (altered or damaged): reinstall "
+                             f"articlebot, or set reader.check = false to answer without it.")
     return ReaderFiles(folder, manifest)
 
 
@@ -99,16 +111,49 @@ def load_model(files: ReaderFiles, base_path: str) -> tuple[Any, Any]:
     return model, AutoTokenizer.from_pretrained(base_path)
 
 
-def load_span_reader(model: str, max_answer_tokens: int) -> SpanReader:
-    """The configured reader (``reader.model``): checked, loaded, ready to read."""
+def load_check(files: ReaderFiles, base_path: str, reader: Any, tokenizer: Any
+               ) -> AnswerabilityCheck:
+    """The answerability check on top of the loaded reader: the reader's embeddings and lower
+    layers (shared modules), its own top layers and head."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    section = files.manifest["answerability"]
+    layers = int(section.get("trained_layers", 1))
+    bar = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(base_path, num_labels=1)
+    finally:
+        if bar:
+            hf_logging.enable_progress_bar()
+    path = files.folder / CHECK_WEIGHTS
+    trained = {k: v.to(torch.float32) for k, v in load_file(str(path)).items()}
+    if set(trained) - set(model.state_dict()) or "classifier.weight" not in trained:
+        raise ModelError(f"The reader's answerability check {path} does not fit the packaged "
+                         "encoder: reinstall articlebot, or set reader.check = false.")
+    model.load_state_dict(trained, strict=False)
+    share_lower_layers(model, reader, layers)
+    model.eval()
+    return AnswerabilityCheck(model, tokenizer, int(section.get("max_length", 128)))
+
+
+def load_span_reader(model: str, max_answer_tokens: int, check: bool = True) -> SpanReader:
+    """The configured reader (``reader.model``), with its answerability check when it has one
+    and ``check`` is on: checked, loaded, ready to read."""
     from retrieval.models.embedder import resolve_embedding_model
 
     files = read_files(resolve_reader_folder(model))
-    encoder, tokenizer = load_model(files, resolve_embedding_model("packaged"))
+    base = resolve_embedding_model("packaged")
+    encoder, tokenizer = load_model(files, base)
     shape = files.manifest.get("settings", {}).get("windowing", {})
     windowing = Windowing(max_length=shape.get("max_length", 256),
                           stride=shape.get("stride", 96), max_answer_tokens=max_answer_tokens)
-    return SpanReader(encoder, tokenizer, windowing)
+    checker = load_check(files, base, encoder, tokenizer) \
+        if check and "answerability" in files.manifest else None
+    return SpanReader(encoder, tokenizer, windowing, check=checker)
 
 
 def export(trained: dict[str, Any], folder: Path, manifest: dict[str, Any]) -> Path:
@@ -123,4 +168,20 @@ def export(trained: dict[str, Any], folder: Path, manifest: dict[str, Any]) -> P
     manifest = {**manifest, "weights": {"file": WEIGHTS, "sha256": sha256(weights),
                                         "bytes": weights.stat().st_size, "dtype": "float16"}}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return weights
+
+
+def export_check(trained: dict[str, Any], folder: Path, section: dict[str, Any]) -> Path:
+    """Adds the answerability check (float16) to an exported reader's folder and manifest."""
+    import torch
+    from safetensors.torch import save_file
+
+    weights = folder / CHECK_WEIGHTS
+    save_file({k: v.to(torch.float16).contiguous() for k, v in trained.items()}, str(weights))
+    weights.chmod(0o644)
+    manifest_path = folder / MANIFEST
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["answerability"] = {**section, "file": CHECK_WEIGHTS, "sha256": sha256(weights),
+                                 "bytes": weights.stat().st_size, "dtype": "float16"}
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return weights

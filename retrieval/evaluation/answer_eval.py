@@ -128,6 +128,7 @@ def ask_one(engine: Engine, question: EvalQuestion, collection: str,
         paragraph_rank=first_rank([p.title == title and _squash(p.text) in paragraph
                                    for p in ranked]),
         kind=question.kind, reader_margin=answer.reader_margin,
+        answerable_score=answer.answerable,
     )
 
 

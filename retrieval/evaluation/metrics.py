@@ -117,6 +117,7 @@ class QuestionResult:
     paragraph_rank: int | None = None  # first retrieved passage from the gold paragraph
     kind: str = ""
     reader_margin: float | None = None  # the trained reader's best span minus "no answer"
+    answerable_score: float | None = None  # the answerability check's logit
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -139,6 +140,8 @@ class QuestionResult:
             "answer_rank": self.answer_rank, "paragraph_rank": self.paragraph_rank,
             "context_tokens": self.context_tokens, "kind": self.kind or None,
             "reader_margin": None if self.reader_margin is None else round(self.reader_margin, 3),
+            "answerable_score": None if self.answerable_score is None
+            else round(self.answerable_score, 3),
             **self.extra,
         }
 

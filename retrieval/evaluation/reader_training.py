@@ -17,9 +17,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from retrieval.answer.answerability_training import CheckSettings, train_check
 from retrieval.answer.reader import SpanReader
-from retrieval.answer.trained_weights import export, read_files, resolve_reader_folder, sha256
+from retrieval.answer.trained_weights import (
+    export,
+    export_check,
+    read_files,
+    resolve_reader_folder,
+    sha256,
+)
 from retrieval.answer.training import TrainingSettings, train
+from retrieval.errors import InputError
 from retrieval.evaluation.datasets import read_jsonl
 from retrieval.evaluation.metrics import auc, exact_match, f1_score
 
@@ -67,6 +75,52 @@ def export_run(run_dir: Path, squad: Path, target: Path, figures: dict[str, Any]
     }
     trained = torch.load(run_dir / "trained.pt", weights_only=True)
     return export(trained, target, manifest)
+
+
+def run_check_training(folder: Path, reader_folder: Path, out_dir: Path,
+                       settings: CheckSettings,
+                       progress: Callable[[int, int, dict[str, float]], None] | None = None
+                       ) -> dict[str, Any]:
+    """Trains the answerability check on top of the reader in ``reader_folder``, on the
+    reader's own article split (its manifest's training articles)."""
+    from safetensors.torch import load_file
+
+    from retrieval.models.embedder import resolve_embedding_model
+
+    files = read_files(reader_folder)
+    split = files.manifest.get("settings", {})
+    if (split.get("held_out_articles"), split.get("seed")) != (settings.held_out_articles,
+                                                                settings.seed):
+        raise InputError("The answerability check must train on its reader's article split: "
+                         f"use --seed {split.get('seed')} and --held-out-articles "
+                         f"{split.get('held_out_articles')}.")
+    articles, questions = squad_data(folder)
+    return train_check(resolve_embedding_model("packaged"), load_file(str(files.weights)),
+                       articles, questions, out_dir, settings, progress)
+
+
+def export_check_run(run_dir: Path, squad: Path, target: Path) -> Path:
+    """Adds the run's answerability check to the reader in ``target`` (its manifest gains an
+    ``answerability`` section: data digests, settings, steps and time, held-out figures)."""
+    import torch
+
+    record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    section = {
+        "model": "the reader's encoder, its top layers retrained, one logit on [CLS] "
+                 "(BertForSequenceClassification)",
+        "trained_layers": record["settings"]["trained_layers"],
+        "max_length": record["settings"]["max_length"],
+        "data": {"name": "SQuAD 2.0 dev, sentence pairs", "licence": LICENCE,
+                 "articles_sha256": sha256(squad / "articles.jsonl"),
+                 "questions_sha256": sha256(squad / "questions.jsonl")},
+        **{k: record[k] for k in ("settings", "pairs", "pairs_by_kind")},
+        "training": {"steps": record.get("steps_done"), "seconds": record.get("seconds"),
+                     "machine": f"{platform.machine()}, CPU"},
+        "figures": {"held_out_pair_auc": record.get("held_out_pair_auc"),
+                    "held_out_pairs": record.get("held_out_pairs")},
+    }
+    trained = torch.load(run_dir / "trained.pt", weights_only=True)
+    return export_check(trained, target, section)
 
 
 def trained_articles(model: str) -> set[str]:

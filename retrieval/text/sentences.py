@@ -45,3 +45,11 @@ def sentence_starts(text: str) -> list[int]:
         starts.extend(offset + start for start, _ in split_sentences(line))
         offset += len(line) + 1
     return starts
+
+
+def sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
+    """The character range of the sentence of ``text`` that holds the span ``start``-``end``
+    (widened to the span's end when the span runs past it)."""
+    bounds = split_sentences(text) or [(0, len(text))]
+    s, e = next(((s, e) for s, e in bounds if s <= start < e), (0, len(text)))
+    return s, max(e, end)

@@ -1,0 +1,48 @@
+"""The answerability check: does the sentence holding the reader's best span answer the
+question? One logit per (question, sentence); the answer path abstains below
+``reader.min_answerable``.
+
+The check shares the reader's embeddings and lower layers (the same module objects, so the
+memory is one layer and a head) and has its own top layer; see ``answerability_training``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+
+class AnswerabilityCheck:
+    """Thread-safe: inference only; the fast tokenizer is used under a lock."""
+
+    def __init__(self, model: Any, tokenizer: Any, max_length: int = 128):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self._tokenizing = threading.Lock()
+
+    def scores(self, question: str, sentences: Sequence[str]) -> list[float]:
+        import torch
+
+        from retrieval.answer.answerability_training import batch_tensors
+
+        if not sentences:
+            return []
+        with self._tokenizing:
+            feats = self.tokenizer([question] * len(sentences), list(sentences),
+                                   truncation="longest_first", max_length=self.max_length,
+                                   padding=False)
+        batch = batch_tensors(feats["input_ids"], feats["token_type_ids"])
+        with torch.inference_mode():
+            logits = self.model(**batch).logits[:, 0].float()
+        return [float(x) for x in logits]
+
+
+def share_lower_layers(check: Any, reader: Any, trained_layers: int) -> None:
+    """Points the check's embeddings and lower layers at the reader's own modules (the check
+    was trained on top of them, frozen)."""
+    check.bert.embeddings = reader.bert.embeddings
+    layers = check.bert.encoder.layer
+    for i in range(len(layers) - trained_layers):
+        layers[i] = reader.bert.encoder.layer[i]

@@ -1,0 +1,307 @@
+"""Training the answerability check: does this sentence answer this question?
+
+The reader's joint "no answer" score barely separates on-topic questions an article does not
+answer from those it does (its no-answer logit hardly moves with the passage). This second,
+small model reads the question with one sentence, the sentence holding the reader's best
+span, and says whether that sentence answers it.
+
+It is the reader's own encoder (embeddings and lower layers shared, frozen) with a copy of
+its top layer trained again and a one-logit head on the [CLS] token (the packaged pooler,
+frozen): only that layer and the head ship, a few MB. Examples come from SQuAD 2.0 dev's
+training articles, the reader's split, at the sentence level:
+
+* positive: an answerable question with the sentence that holds its answer;
+* negatives: the same question with the other sentence of its paragraph most like it, and
+  with the most similar sentence of another paragraph (what search returns as a near miss);
+* negatives: an unanswerable question with the sentences of its paragraph most like it
+  (SQuAD 2.0 writes these questions to look answerable from exactly those sentences).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retrieval.answer.training import _save_checkpoint, _words, split_articles
+from retrieval.errors import InputError
+from retrieval.text.sentences import split_sentences
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    epochs: float = 2.0
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    same_paragraph: float = 1.0  # share of answerable questions with a hard same-paragraph negative
+    other_paragraph: float = 0.5  # ... with the most similar sentence of another paragraph
+    unanswerable_sentences: int = 2  # negatives per unanswerable question
+    trained_layers: int = 1  # the encoder's top layers trained (and shipped)
+    max_length: int = 128
+    held_out_articles: int = 7  # the reader's split: the same seed and count
+    seed: int = 0
+    threads: int = 0
+    checkpoint_every: int = 100
+
+
+@dataclass(frozen=True)
+class Pair:
+    question: str
+    sentence: str
+    label: int  # 1: the sentence answers the question
+    article: str
+    kind: str  # answer | same_paragraph | other_paragraph | unanswerable
+
+
+def _sentences(paragraph: str) -> list[str]:
+    return [paragraph[s:e].strip() for s, e in split_sentences(paragraph) or [(0, len(paragraph))]
+            if paragraph[s:e].strip()]
+
+
+def _answer_sentence(paragraph: str, answer: str) -> str | None:
+    at = paragraph.find(answer)
+    if at < 0:
+        return None
+    for s, e in split_sentences(paragraph) or [(0, len(paragraph))]:
+        if s <= at < e:
+            return paragraph[s:max(e, at + len(answer))].strip()
+    return None
+
+
+def _most_like(question: str, sentences: Sequence[str], n: int) -> list[str]:
+    asked = _words(question)
+    ranked = sorted(sentences, key=lambda s: -len(asked & _words(s)))
+    return ranked[:n]
+
+
+def build_pairs(articles: dict[str, str], questions: Sequence[dict[str, Any]],
+                article_ids: set[str], settings: CheckSettings) -> list[Pair]:
+    rng = random.Random(settings.seed)
+    pairs: list[Pair] = []
+    for q in questions:
+        doc = q["doc_id"]
+        if doc not in article_ids or q["paragraph"] < 0:
+            continue
+        paragraphs = articles[doc].split("\n\n")
+        paragraph = paragraphs[q["paragraph"]]
+        sentences = _sentences(paragraph)
+        if not q["answerable"]:
+            for sentence in _most_like(q["question"], sentences,
+                                       settings.unanswerable_sentences):
+                pairs.append(Pair(q["question"], sentence, 0, doc, "unanswerable"))
+            continue
+        answers = [a for a in q["answers"] if a]
+        found = next((a for a in answers if a in paragraph), None)
+        positive = _answer_sentence(paragraph, found) if found else None
+        if positive is None:
+            continue
+        pairs.append(Pair(q["question"], positive, 1, doc, "answer"))
+
+        def clean(s: str, answers: Sequence[str] = answers) -> bool:
+            return not any(a.lower() in s.lower() for a in answers)
+
+        if rng.random() < settings.same_paragraph:
+            others = [s for s in sentences if s != positive and clean(s)]
+            for sentence in _most_like(q["question"], others, 1):
+                pairs.append(Pair(q["question"], sentence, 0, doc, "same_paragraph"))
+        if rng.random() < settings.other_paragraph:
+            elsewhere = [s for i, p in enumerate(paragraphs) if i != q["paragraph"]
+                         for s in _sentences(p) if clean(s)]
+            for sentence in _most_like(q["question"], elsewhere, 1):
+                pairs.append(Pair(q["question"], sentence, 0, doc, "other_paragraph"))
+    return pairs
+
+
+@dataclass
+class Encoded:
+    input_ids: list[list[int]]
+    token_type_ids: list[list[int]]
+    labels: list[int]
+
+
+def encode_pairs(tokenizer: Any, pairs: Sequence[Pair], max_length: int) -> Encoded:
+    feats = tokenizer([p.question for p in pairs], [p.sentence for p in pairs],
+                      truncation="longest_first", max_length=max_length, padding=False)
+    return Encoded(feats["input_ids"], feats["token_type_ids"], [p.label for p in pairs])
+
+
+def batch_tensors(input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]]
+                  ) -> dict[str, Any]:
+    import torch
+
+    width = max(len(x) for x in input_ids)
+    ids = torch.zeros((len(input_ids), width), dtype=torch.long)
+    types = torch.zeros_like(ids)
+    mask = torch.zeros_like(ids)
+    for i, (row, tt) in enumerate(zip(input_ids, token_type_ids)):
+        ids[i, :len(row)] = torch.tensor(row)
+        types[i, :len(row)] = torch.tensor(tt)
+        mask[i, :len(row)] = 1
+    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+
+
+def _order(encoded: Encoded, seed: int, epoch: int, batch_size: int) -> list[list[int]]:
+    """Batches of similar length (less padding), in a random order."""
+    rng = np.random.default_rng([seed, epoch, 7])
+    order = np.arange(len(encoded.labels))
+    rng.shuffle(order)
+    pool = batch_size * 50
+    batches: list[list[int]] = []
+    for b in range(0, len(order), pool):
+        part = sorted(order[b:b + pool], key=lambda i: len(encoded.input_ids[i]))
+        batches += [[int(i) for i in part[k:k + batch_size]]
+                    for k in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def check_model(base_path: str, reader_weights: dict[str, Any], trained_layers: int
+                ) -> tuple[Any, Any]:
+    """The reader's encoder as a one-logit sequence classifier: all but the top
+    ``trained_layers`` layers frozen, the head fresh."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # "newly initialized: classifier" is expected here
+    model = AutoModelForSequenceClassification.from_pretrained(base_path, num_labels=1)
+    reader = {k: v.to(torch.float32) for k, v in reader_weights.items()
+              if k.startswith("bert.")}
+    model.load_state_dict(reader, strict=False)
+    for p in model.parameters():
+        p.requires_grad = False
+    layers = model.bert.encoder.layer
+    for layer in layers[len(layers) - trained_layers:]:
+        for p in layer.parameters():
+            p.requires_grad = True
+    for p in model.classifier.parameters():
+        p.requires_grad = True
+    return model, AutoTokenizer.from_pretrained(base_path)
+
+
+def logits_of(model: Any, encoded: Encoded, batch_size: int = 64) -> np.ndarray:
+    import torch
+
+    out: list[np.ndarray] = []
+    with torch.inference_mode():
+        for b in range(0, len(encoded.labels), batch_size):
+            batch = batch_tensors(encoded.input_ids[b:b + batch_size],
+                                  encoded.token_type_ids[b:b + batch_size])
+            out.append(model(**batch).logits[:, 0].float().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+Progress = Callable[[int, int, dict[str, float]], None]
+
+
+def train_check(base_path: str, reader_weights: dict[str, Any], articles: dict[str, str],
+                questions: Sequence[dict[str, Any]], out_dir: Path, settings: CheckSettings,
+                progress: Progress | None = None) -> dict[str, Any]:
+    """Trains (or resumes) into ``out_dir``; returns the run's record, with the held-out
+    articles' pair AUC."""
+    import torch
+
+    from retrieval.evaluation.metrics import auc
+
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train_ids, held_out = split_articles(list(articles), settings.held_out_articles,
+                                         settings.seed)
+    pairs = build_pairs(articles, questions, set(train_ids), settings)
+    if not pairs:
+        raise InputError(f"No training pairs: the {len(train_ids)} training articles have no "
+                         "usable questions (check the data, or hold out fewer articles).")
+    model, tokenizer = check_model(base_path, reader_weights, settings.trained_layers)
+    encoded = encode_pairs(tokenizer, pairs, settings.max_length)
+    positives = sum(encoded.labels)
+    per_epoch = math.ceil(len(pairs) / settings.batch_size)
+    total = max(1, round(per_epoch * settings.epochs))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=settings.learning_rate,
+                                  weight_decay=settings.weight_decay)
+    warm = max(1, int(total * settings.warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    # Negatives outnumber positives; weighting the positives keeps the logit centred.
+    loss_fn = torch.nn.BCEWithLogitsLoss(
+        pos_weight=torch.tensor((len(pairs) - positives) / max(1, positives)))
+    step, seconds = 0, 0.0
+    checkpoint = out_dir / "checkpoint.pt"
+    if checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False)
+        model.load_state_dict(state["model"], strict=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, seconds = state["step"], state["seconds"]
+    kinds: dict[str, int] = {}
+    for p in pairs:
+        kinds[p.kind] = kinds.get(p.kind, 0) + 1
+    record: dict[str, Any] = {"settings": asdict(settings), "train_articles": train_ids,
+                              "held_out_articles": held_out, "pairs": len(pairs),
+                              "pairs_by_kind": kinds, "steps": total}
+    (out_dir / "run.json").write_text(json.dumps(record, indent=1))
+    model.train()
+    log = (out_dir / "log.jsonl").open("a")
+    running: list[float] = []
+    done = 0
+    epoch = 0
+    while done < total:
+        for rows in _order(encoded, settings.seed, epoch, settings.batch_size):
+            if done >= total:
+                break
+            done += 1
+            if done <= step:
+                continue
+            began = time.perf_counter()
+            batch = batch_tensors([encoded.input_ids[r] for r in rows],
+                                  [encoded.token_type_ids[r] for r in rows])
+            labels = torch.tensor([float(encoded.labels[r]) for r in rows])
+            loss = loss_fn(model(**batch).logits[:, 0], labels)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            step = done
+            seconds += time.perf_counter() - began
+            running.append(loss.item())
+            if step % 20 == 0 or step == total:
+                figures = {"loss": float(np.mean(running)),
+                           "lr": float(scheduler.get_last_lr()[0]), "seconds": seconds}
+                log.write(json.dumps({"step": step, **figures}) + "\n")
+                log.flush()
+                running = []
+                if progress:
+                    progress(step, total, figures)
+            if step % settings.checkpoint_every == 0 or step == total:
+                _save_checkpoint(checkpoint, model, optimizer, scheduler, step, seconds)
+        epoch += 1
+    model.eval()
+    torch.save(trained_tensors(model, settings.trained_layers), out_dir / "trained.pt")
+    held = build_pairs(articles, questions, set(held_out), settings)
+    scores = logits_of(model, encode_pairs(tokenizer, held, settings.max_length))
+    positive = np.array([p.label for p in held]) == 1
+    record.update({"seconds": seconds, "steps_done": step,
+                   "held_out_pair_auc": auc(scores[positive].tolist(),
+                                            scores[~positive].tolist()),
+                   "held_out_pairs": len(held)})
+    (out_dir / "run.json").write_text(json.dumps(record, indent=1))
+    return record
+
+
+def trained_tensors(model: Any, trained_layers: int) -> dict[str, Any]:
+    """What ships: the retrained top layers and the head."""
+    n = len(model.bert.encoder.layer)
+    prefixes = tuple(f"bert.encoder.layer.{i}." for i in range(n - trained_layers, n))
+    return {k: v.detach().clone() for k, v in model.state_dict().items()
+            if k.startswith(prefixes) or k.startswith("classifier.")}

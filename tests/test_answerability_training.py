@@ -1,0 +1,84 @@
+"""``articlebot train-check`` in miniature: the sentence pairs it learns from (fast), and a
+few steps on top of a freshly exported reader, exported into that reader's manifest, loaded
+and asked (real weights; the models tier)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from test_reader_training import ARTICLES, QUESTIONS, write_squad
+
+from bot.cli import cli
+from retrieval.answer.answerability_training import CheckSettings, build_pairs
+from retrieval.answer.reader import Windowing
+from retrieval.answer.trained_weights import CHECK_WEIGHTS, load_span_reader, read_files
+from retrieval.errors import ModelError
+
+STORY = {"Story": "\n\n".join([
+    "The council met on Monday. It voted to close the old bridge in March. "
+    "Repairs will cost four million pounds.",
+    "Residents protested outside the town hall. The mayor promised a new ferry.",
+])}
+STORY_QUESTIONS = [
+    {"qid": "a", "doc_id": "Story", "question": "When will the old bridge close?",
+     "answers": ["in March", "March"], "answerable": True, "paragraph": 0},
+    {"qid": "u", "doc_id": "Story", "question": "When will the new bridge open?",
+     "answers": [], "answerable": False, "paragraph": 0},
+]
+
+
+def test_pairs_hold_the_answers_sentence_and_hard_negatives() -> None:
+    pairs = build_pairs(STORY, STORY_QUESTIONS, {"Story"}, CheckSettings(other_paragraph=1.0))
+    by_kind = {(p.kind, p.question): p for p in pairs}
+    answer = by_kind[("answer", "When will the old bridge close?")]
+    assert answer.label == 1
+    assert answer.sentence == "It voted to close the old bridge in March."
+    negatives = [p for p in pairs if p.label == 0]
+    assert {p.kind for p in negatives} == {"same_paragraph", "other_paragraph", "unanswerable"}
+    assert all("March" not in p.sentence for p in negatives if p.kind != "unanswerable")
+    unanswerable = [p.sentence for p in pairs if p.kind == "unanswerable"]
+    assert unanswerable[0] == "It voted to close the old bridge in March."  # the most alike
+
+
+def test_only_the_training_articles_give_pairs() -> None:
+    assert build_pairs(STORY, STORY_QUESTIONS, set(), CheckSettings()) == []
+
+
+@pytest.mark.models
+def test_a_few_steps_train_export_and_load_a_check_on_its_reader(tmp_path: Path) -> None:
+    squad = write_squad(tmp_path / "squad")
+    export = tmp_path / "weights"
+    split = ["--seed", "1", "--held-out-articles", "1"]
+    reader = CliRunner().invoke(cli, ["train-reader", "--squad", str(squad), "--out",
+                                      str(tmp_path / "run"), "--epochs", "0.2",
+                                      "--frozen-layers", "5", *split, "--export", str(export)])
+    assert reader.exit_code == 0, reader.output
+    wrong_split = CliRunner().invoke(cli, ["train-check", "--squad", str(squad), "--reader",
+                                           str(export), "--out", str(tmp_path / "c0")])
+    assert wrong_split.exit_code == 1 and "article split" in wrong_split.output
+    check = CliRunner().invoke(cli, ["train-check", "--squad", str(squad), "--reader",
+                                     str(export), "--out", str(tmp_path / "check"),
+                                     "--epochs", "1", *split, "--export", str(export)])
+    assert check.exit_code == 0, check.output
+    assert "held-out pair AUC" in check.output and "Exported" in check.output
+    section = read_files(export).manifest["answerability"]
+    assert section["trained_layers"] == 1 and section["data"]["licence"].startswith("SQuAD")
+    assert section["bytes"] < 4_000_000  # one layer (1.8M weights) and the head, float16
+    loaded = load_span_reader(str(export), Windowing().max_answer_tokens)
+    assert loaded.check is not None
+    # The check shares the reader's embeddings and lower layers: no second encoder in memory.
+    assert loaded.check.model.bert.embeddings is loaded.model.bert.embeddings
+    reading = loaded.read("Who leads the parade?", ARTICLES["Article_0"].split("\n\n"))
+    assert reading.spans and reading.answerable is not None
+    off = load_span_reader(str(export), Windowing().max_answer_tokens, check=False)
+    assert off.check is None
+    (export / CHECK_WEIGHTS).write_bytes(b"damaged")
+    with pytest.raises(ModelError, match="answerability check .*altered or damaged"):
+        read_files(export)
+    record = json.loads((tmp_path / "check" / "run.json").read_text())
+    manifest = json.loads((export / "manifest.json").read_text())
+    assert record["pairs"] > 0
+    assert record["train_articles"] == manifest["train_articles"]  # the reader's split
