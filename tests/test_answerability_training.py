@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_reader_training import ARTICLES, QUESTIONS, write_squad
+from test_reader_training import ARTICLES, write_squad
 
 from bot.cli import cli
 from retrieval.answer.answerability_training import CheckSettings, build_pairs
@@ -76,7 +76,7 @@ def test_a_few_steps_train_export_and_load_a_check_on_its_reader(tmp_path: Path)
     off = load_span_reader(str(export), Windowing().max_answer_tokens, check=False)
     assert off.check is None
     (export / CHECK_WEIGHTS).write_bytes(b"damaged")
-    with pytest.raises(ModelError, match="answerability check .*altered or damaged"):
+    with pytest.raises(ModelError, match=r"answerability check .*altered or damaged"):
         read_files(export)
     record = json.loads((tmp_path / "check" / "run.json").read_text())
     manifest = json.loads((export / "manifest.json").read_text())
