@@ -314,6 +314,10 @@ def train_reader_command(squad_dir: str | None, out_dir: str, epochs: float,
 @click.option("--epochs", type=click.FloatRange(min=0.01), default=2.0, show_default=True)
 @click.option("--trained-layers", type=click.IntRange(1, 6), default=1, show_default=True,
               help="The reader's top layers trained again for the check (what ships).")
+@click.option("--level", type=click.Choice(["sentence", "span"]), default="sentence",
+              show_default=True, help="What the check reads with the question: the answer's "
+              "sentence, or that sentence with the reader's span marked (its pairs come from "
+              "the reader's own spans on the training paragraphs).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--held-out-articles", type=click.IntRange(min=0), default=7, show_default=True,
               help="Must match the reader's split.")
@@ -323,7 +327,7 @@ def train_reader_command(squad_dir: str | None, out_dir: str, epochs: float,
               help="After training, add answerability.safetensors to the reader in this folder "
                    "and its manifest.")
 def train_check_command(squad_dir: str | None, reader_dir: str | None, out_dir: str,
-                        epochs: float, trained_layers: int, seed: int,
+                        epochs: float, trained_layers: int, level: str, seed: int,
                         held_out_articles: int, threads: int, export_dir: str | None) -> None:
     """Train the reader's answerability check (does the answer's sentence answer the
     question?) on SQuAD 2.0 dev sentence pairs, on the reader's article split (about 15
@@ -336,7 +340,8 @@ def train_check_command(squad_dir: str | None, reader_dir: str | None, out_dir: 
     from retrieval.evaluation.reader_training import export_check_run, run_check_training
 
     folder = _squad_folder(squad_dir)
-    settings = CheckSettings(epochs=epochs, trained_layers=trained_layers, seed=seed,
+    settings = CheckSettings(epochs=epochs, trained_layers=trained_layers, level=level,
+                             seed=seed,
                              held_out_articles=held_out_articles, threads=threads)
     bar = tqdm(total=None, unit="step", file=sys.stderr, desc="train-check")
 

@@ -157,8 +157,9 @@ def test_weights_for_another_base_encoder_are_refused(tmp_path: Any) -> None:
 
 
 class RecordingCheck:
-    def __init__(self, score: float) -> None:
+    def __init__(self, score: float, level: str = "sentence") -> None:
         self.score = score
+        self.level = level
         self.asked: list[tuple[str, list[str]]] = []
 
     def scores(self, question: str, sentences: Any) -> list[float]:
@@ -181,3 +182,12 @@ def test_without_a_span_the_check_is_not_asked(tokenizer: Any) -> None:
     check = RecordingCheck(1.5)
     reading = SpanReader(None, None, check=check).read("Where?", [])
     assert check.asked == [] and reading.answerable is None
+
+
+def test_a_span_level_check_reads_the_span_marked_in_its_sentence(tokenizer: Any) -> None:
+    texts = ["Officials met in Paris last week. The talks will be held in Switzerland. "
+             "Both sides sent envoys."]
+    encoder = ScriptedEncoder(tokenizer, {"switzerland": 4.0}, {"switzerland": 4.0})
+    check = RecordingCheck(0.5, level="span")
+    SpanReader(encoder, tokenizer, Windowing(), check=check).read("Where are the talks?", texts)
+    assert check.asked[0][1] == ["The talks will be held in « Switzerland »."]

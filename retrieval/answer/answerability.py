@@ -12,14 +12,34 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from retrieval.text.sentences import sentence_around
+
+
+def mark_span(text: str, start: int, end: int) -> str:
+    """The sentence of ``text`` holding ``start``-``end``, with the span between « and »: the
+    span-level check reads which phrase is offered as the answer, not only where it sits."""
+    a, b = sentence_around(text, start, end)
+    return f"{text[a:start]}« {text[start:end]} »{text[end:b]}".strip()
+
+
+def evidence_for(level: str, text: str, start: int, end: int) -> str:
+    """What the check reads for a span of ``text``: its sentence ("sentence") or that
+    sentence with the span marked ("span")."""
+    if level == "span":
+        return mark_span(text, start, end)
+    a, b = sentence_around(text, start, end)
+    return text[a:b].strip()
+
 
 class AnswerabilityCheck:
     """Thread-safe: inference only; the fast tokenizer is used under a lock."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_length: int = 128):
+    def __init__(self, model: Any, tokenizer: Any, max_length: int = 128,
+                 level: str = "sentence"):
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.level = level
         self._tokenizing = threading.Lock()
 
     def scores(self, question: str, sentences: Sequence[str]) -> list[float]:

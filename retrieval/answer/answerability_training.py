@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from retrieval.answer.answerability import mark_span
 from retrieval.answer.training import _save_checkpoint, _words, split_articles
 from retrieval.errors import InputError
 from retrieval.text.sentences import split_sentences
@@ -46,6 +47,7 @@ class CheckSettings:
     other_paragraph: float = 0.5  # ... with the most similar sentence of another paragraph
     unanswerable_sentences: int = 2  # negatives per unanswerable question
     trained_layers: int = 1  # the encoder's top layers trained (and shipped)
+    level: str = "sentence"  # "span": the reader's spans marked in their sentences
     max_length: int = 128
     held_out_articles: int = 7  # the reader's split: the same seed and count
     seed: int = 0
@@ -118,6 +120,44 @@ def build_pairs(articles: dict[str, str], questions: Sequence[dict[str, Any]],
                          for s in _sentences(p) if clean(s)]
             for sentence in _most_like(q["question"], elsewhere, 1):
                 pairs.append(Pair(q["question"], sentence, 0, doc, "other_paragraph"))
+    return pairs
+
+
+def build_span_pairs(reader: Any, articles: dict[str, str],
+                     questions: Sequence[dict[str, Any]], article_ids: set[str],
+                     settings: CheckSettings,
+                     progress: Callable[[int, int], None] | None = None) -> list[Pair]:
+    """Span-level pairs from the reader's own top spans on the training paragraphs: a span
+    is positive when it matches a gold answer (F1 ≥ 0.5), negative otherwise; every span of
+    an unanswerable question, and the best span read from the most similar other
+    paragraph, are negatives."""
+    from retrieval.evaluation.metrics import f1_score
+
+    rng = random.Random(settings.seed)
+    chosen = [q for q in questions if q["doc_id"] in article_ids and q["paragraph"] >= 0]
+    pairs: list[Pair] = []
+    for n, q in enumerate(chosen):
+        if progress and n % 200 == 0:
+            progress(n, len(chosen))
+        doc = q["doc_id"]
+        paragraphs = articles[doc].split("\n\n")
+        paragraph = paragraphs[q["paragraph"]]
+        answers = [a for a in q["answers"] if a]
+        reading = reader.read(q["question"], [paragraph], top_n=3)
+        for span in reading.spans[:3 if answers else settings.unanswerable_sentences]:
+            good = bool(answers) and f1_score(span.text, answers) >= 0.5
+            pairs.append(Pair(q["question"], mark_span(paragraph, span.start, span.end),
+                              int(good), doc, "answer" if good else
+                              ("unanswerable" if not answers else "same_paragraph")))
+        if answers and rng.random() < settings.other_paragraph:
+            asked = _words(q["question"])
+            others = [p for i, p in enumerate(paragraphs) if i != q["paragraph"]
+                      and not any(a.lower() in p.lower() for a in answers)]
+            if others:
+                hardest = max(others, key=lambda p: len(asked & _words(p)))
+                for span in reader.read(q["question"], [hardest], top_n=1).spans:
+                    pairs.append(Pair(q["question"], mark_span(hardest, span.start, span.end),
+                                      0, doc, "other_paragraph"))
     return pairs
 
 
@@ -203,9 +243,20 @@ def logits_of(model: Any, encoded: Encoded, batch_size: int = 64) -> np.ndarray:
 Progress = Callable[[int, int, dict[str, float]], None]
 
 
+def _pairs(reader: Any, articles: dict[str, str], questions: Sequence[dict[str, Any]],
+           ids: set[str], settings: CheckSettings, cache: Path) -> list[Pair]:
+    if settings.level != "span":
+        return build_pairs(articles, questions, ids, settings)
+    if cache.exists():  # reading every training question takes minutes: kept for a resume
+        return [Pair(**json.loads(line)) for line in cache.read_text().splitlines()]
+    pairs = build_span_pairs(reader, articles, questions, ids, settings)
+    cache.write_text("".join(json.dumps(asdict(p)) + "\n" for p in pairs))
+    return pairs
+
+
 def train_check(base_path: str, reader_weights: dict[str, Any], articles: dict[str, str],
                 questions: Sequence[dict[str, Any]], out_dir: Path, settings: CheckSettings,
-                progress: Progress | None = None) -> dict[str, Any]:
+                progress: Progress | None = None, reader: Any = None) -> dict[str, Any]:
     """Trains (or resumes) into ``out_dir``; returns the run's record, with the held-out
     articles' pair AUC."""
     import torch
@@ -218,7 +269,8 @@ def train_check(base_path: str, reader_weights: dict[str, Any], articles: dict[s
     out_dir.mkdir(parents=True, exist_ok=True)
     train_ids, held_out = split_articles(list(articles), settings.held_out_articles,
                                          settings.seed)
-    pairs = build_pairs(articles, questions, set(train_ids), settings)
+    pairs = _pairs(reader, articles, questions, set(train_ids), settings,
+                   out_dir / "pairs.jsonl")
     if not pairs:
         raise InputError(f"No training pairs: the {len(train_ids)} training articles have no "
                          "usable questions (check the data, or hold out fewer articles).")
@@ -288,7 +340,8 @@ def train_check(base_path: str, reader_weights: dict[str, Any], articles: dict[s
         epoch += 1
     model.eval()
     torch.save(trained_tensors(model, settings.trained_layers), out_dir / "trained.pt")
-    held = build_pairs(articles, questions, set(held_out), settings)
+    held = _pairs(reader, articles, questions, set(held_out), settings,
+                  out_dir / "held_out_pairs.jsonl")
     scores = logits_of(model, encode_pairs(tokenizer, held, settings.max_length))
     positive = np.array([p.label for p in held]) == 1
     record.update({"seconds": seconds, "steps_done": step,

@@ -17,11 +17,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from retrieval.text.sentences import sentence_around
+from retrieval.answer.answerability import evidence_for
 
 
 class Check(Protocol):
     """Scores whether each sentence answers the question (``AnswerabilityCheck``)."""
+
+    level: str  # what it reads: "sentence", or "span" (the span marked in its sentence)
 
     def scores(self, question: str, sentences: Sequence[str]) -> list[float]: ...
 
@@ -162,6 +164,5 @@ class SpanReader:
         if self.check is None or not reading.spans:
             return reading
         best = reading.spans[0]
-        text = texts[best.passage]
-        a, b = sentence_around(text, best.start, best.end)
-        return replace(reading, answerable=self.check.scores(question, [text[a:b].strip()])[0])
+        evidence = evidence_for(self.check.level, texts[best.passage], best.start, best.end)
+        return replace(reading, answerable=self.check.scores(question, [evidence])[0])

@@ -137,7 +137,8 @@ def load_check(files: ReaderFiles, base_path: str, reader: Any, tokenizer: Any
     model.load_state_dict(trained, strict=False)
     share_lower_layers(model, reader, layers)
     model.eval()
-    return AnswerabilityCheck(model, tokenizer, int(section.get("max_length", 128)))
+    return AnswerabilityCheck(model, tokenizer, int(section.get("max_length", 128)),
+                              str(section.get("level", "sentence")))
 
 
 def load_span_reader(model: str, max_answer_tokens: int, check: bool = True) -> SpanReader:

@@ -95,8 +95,13 @@ def run_check_training(folder: Path, reader_folder: Path, out_dir: Path,
                          f"use --seed {split.get('seed')} and --held-out-articles "
                          f"{split.get('held_out_articles')}.")
     articles, questions = squad_data(folder)
+    reader = None
+    if settings.level == "span":
+        from retrieval.answer.trained_weights import load_span_reader
+
+        reader = load_span_reader(str(reader_folder), 30, check=False)
     return train_check(resolve_embedding_model("packaged"), load_file(str(files.weights)),
-                       articles, questions, out_dir, settings, progress)
+                       articles, questions, out_dir, settings, progress, reader=reader)
 
 
 def export_check_run(run_dir: Path, squad: Path, target: Path) -> Path:
@@ -110,6 +115,7 @@ def export_check_run(run_dir: Path, squad: Path, target: Path) -> Path:
                  "(BertForSequenceClassification)",
         "trained_layers": record["settings"]["trained_layers"],
         "max_length": record["settings"]["max_length"],
+        "level": record["settings"].get("level", "sentence"),
         "data": {"name": "SQuAD 2.0 dev, sentence pairs", "licence": LICENCE,
                  "articles_sha256": sha256(squad / "articles.jsonl"),
                  "questions_sha256": sha256(squad / "questions.jsonl")},
