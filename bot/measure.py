@@ -334,10 +334,12 @@ def train_check_command(squad_dir: str | None, reader_dir: str | None, out_dir: 
     minutes on 2 CPU cores)."""
     from tqdm import tqdm
 
-    from retrieval.answer.answerability_training import CheckSettings
-    from retrieval.answer.trained_weights import PACKAGED
     from retrieval.errors import InputError, ModelError
-    from retrieval.evaluation.reader_training import export_check_run, run_check_training
+    from retrieval.evaluation.reader_training import (
+        CheckSettings,
+        export_check_run,
+        run_check_training,
+    )
 
     folder = _squad_folder(squad_dir)
     settings = CheckSettings(epochs=epochs, trained_layers=trained_layers, level=level,
@@ -352,7 +354,7 @@ def train_check_command(squad_dir: str | None, reader_dir: str | None, out_dir: 
         bar.refresh()
 
     try:
-        record = run_check_training(folder, Path(reader_dir) if reader_dir else PACKAGED,
+        record = run_check_training(folder, Path(reader_dir) if reader_dir else None,
                                     Path(out_dir), settings, progress)
     except (InputError, ModelError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -3,7 +3,7 @@ question? One logit per (question, sentence); the answer path abstains below
 ``reader.min_answerable``.
 
 The check shares the reader's embeddings and lower layers (the same module objects, so the
-memory is one layer and a head) and has its own top layer; see ``answerability_training``.
+memory is one layer and a head) and has its own top layer; see ``check_training``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,21 @@ def evidence_for(level: str, text: str, start: int, end: int) -> str:
     return text[a:b].strip()
 
 
+def batch_tensors(input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]]
+                  ) -> dict[str, Any]:
+    import torch
+
+    width = max(len(x) for x in input_ids)
+    ids = torch.zeros((len(input_ids), width), dtype=torch.long)
+    types = torch.zeros_like(ids)
+    mask = torch.zeros_like(ids)
+    for i, (row, tt) in enumerate(zip(input_ids, token_type_ids)):
+        ids[i, :len(row)] = torch.tensor(row)
+        types[i, :len(row)] = torch.tensor(tt)
+        mask[i, :len(row)] = 1
+    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+
+
 class AnswerabilityCheck:
     """Thread-safe: inference only; the fast tokenizer is used under a lock."""
 
@@ -44,8 +59,6 @@ class AnswerabilityCheck:
 
     def scores(self, question: str, sentences: Sequence[str]) -> list[float]:
         import torch
-
-        from retrieval.answer.answerability_training import batch_tensors
 
         if not sentences:
             return []

@@ -9,6 +9,7 @@ the articles a shipped reader saw, which ``articlebot eval`` leaves out.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import time
@@ -17,9 +18,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from retrieval.answer.answerability_training import CheckSettings, train_check
+from retrieval.answer.check_training import CheckSettings, Pair, build_span_pairs, train_check
 from retrieval.answer.reader import SpanReader
 from retrieval.answer.trained_weights import (
+    PACKAGED,
     export,
     export_check,
     read_files,
@@ -77,7 +79,7 @@ def export_run(run_dir: Path, squad: Path, target: Path, figures: dict[str, Any]
     return export(trained, target, manifest)
 
 
-def run_check_training(folder: Path, reader_folder: Path, out_dir: Path,
+def run_check_training(folder: Path, reader_folder: Path | None, out_dir: Path,
                        settings: CheckSettings,
                        progress: Callable[[int, int, dict[str, float]], None] | None = None
                        ) -> dict[str, Any]:
@@ -87,6 +89,7 @@ def run_check_training(folder: Path, reader_folder: Path, out_dir: Path,
 
     from retrieval.models.embedder import resolve_embedding_model
 
+    reader_folder = reader_folder or PACKAGED
     files = read_files(reader_folder)
     split = files.manifest.get("settings", {})
     if (split.get("held_out_articles"), split.get("seed")) != (settings.held_out_articles,
@@ -95,13 +98,41 @@ def run_check_training(folder: Path, reader_folder: Path, out_dir: Path,
                          f"use --seed {split.get('seed')} and --held-out-articles "
                          f"{split.get('held_out_articles')}.")
     articles, questions = squad_data(folder)
-    reader = None
+    pairs_of = None
     if settings.level == "span":
-        from retrieval.answer.trained_weights import load_span_reader
+        pairs_of = _span_pairs(reader_folder, articles, questions, settings, out_dir)
+    record = train_check(resolve_embedding_model("packaged"), load_file(str(files.weights)),
+                         articles, questions, out_dir, settings, progress, pairs_of)
+    scored = json.loads((out_dir / "held_out_scores.json").read_text(encoding="utf-8"))
+    record["held_out_pair_auc"] = auc([s for label, s in scored if label == 1],
+                                      [s for label, s in scored if label == 0])
+    (out_dir / "run.json").write_text(json.dumps(record, indent=1))
+    return record
 
-        reader = load_span_reader(str(reader_folder), 30, check=False)
-    return train_check(resolve_embedding_model("packaged"), load_file(str(files.weights)),
-                       articles, questions, out_dir, settings, progress, reader=reader)
+
+def _span_pairs(reader_folder: Path, articles: dict[str, str],
+                questions: Sequence[dict[str, Any]], settings: CheckSettings, out_dir: Path
+                ) -> Callable[[set[str]], list[Pair]]:
+    """Span-level pairs from the reader's own spans (a span with F1 ≥ 0.5 against a gold
+    answer is right), kept in the run folder: reading every question takes a while."""
+    from retrieval.answer.trained_weights import load_span_reader
+
+    reader = load_span_reader(str(reader_folder), 30, check=False)
+
+    def judge(span: str, answers: Sequence[str]) -> bool:
+        return f1_score(span, answers) >= 0.5
+
+    def pairs_of(ids: set[str]) -> list[Pair]:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        key = hashlib.sha256(" ".join(sorted(ids)).encode()).hexdigest()[:12]
+        cache = out_dir / f"pairs-{key}.jsonl"
+        if cache.exists():
+            return [Pair(**json.loads(line)) for line in cache.read_text().splitlines()]
+        pairs = build_span_pairs(reader, articles, questions, ids, settings, judge)
+        cache.write_text("".join(json.dumps(asdict(p)) + "\n" for p in pairs))
+        return pairs
+
+    return pairs_of
 
 
 def export_check_run(run_dir: Path, squad: Path, target: Path) -> Path:

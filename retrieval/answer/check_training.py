@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.answer.answerability import mark_span
+from retrieval.answer.answerability import batch_tensors, mark_span
 from retrieval.answer.training import _save_checkpoint, _words, split_articles
 from retrieval.errors import InputError
 from retrieval.text.sentences import split_sentences
@@ -123,29 +123,27 @@ def build_pairs(articles: dict[str, str], questions: Sequence[dict[str, Any]],
     return pairs
 
 
+Judge = Callable[[str, Sequence[str]], bool]
+
+
 def build_span_pairs(reader: Any, articles: dict[str, str],
                      questions: Sequence[dict[str, Any]], article_ids: set[str],
-                     settings: CheckSettings,
-                     progress: Callable[[int, int], None] | None = None) -> list[Pair]:
+                     settings: CheckSettings, judge: Judge) -> list[Pair]:
     """Span-level pairs from the reader's own top spans on the training paragraphs: a span
     is positive when it matches a gold answer (F1 ≥ 0.5), negative otherwise; every span of
     an unanswerable question, and the best span read from the most similar other
-    paragraph, are negatives."""
-    from retrieval.evaluation.metrics import f1_score
-
+    paragraph, are negatives. ``judge(span, answers)`` says whether a span matches."""
     rng = random.Random(settings.seed)
     chosen = [q for q in questions if q["doc_id"] in article_ids and q["paragraph"] >= 0]
     pairs: list[Pair] = []
-    for n, q in enumerate(chosen):
-        if progress and n % 200 == 0:
-            progress(n, len(chosen))
+    for q in chosen:
         doc = q["doc_id"]
         paragraphs = articles[doc].split("\n\n")
         paragraph = paragraphs[q["paragraph"]]
         answers = [a for a in q["answers"] if a]
         reading = reader.read(q["question"], [paragraph], top_n=3)
         for span in reading.spans[:3 if answers else settings.unanswerable_sentences]:
-            good = bool(answers) and f1_score(span.text, answers) >= 0.5
+            good = bool(answers) and judge(span.text, answers)
             pairs.append(Pair(q["question"], mark_span(paragraph, span.start, span.end),
                               int(good), doc, "answer" if good else
                               ("unanswerable" if not answers else "same_paragraph")))
@@ -172,21 +170,6 @@ def encode_pairs(tokenizer: Any, pairs: Sequence[Pair], max_length: int) -> Enco
     feats = tokenizer([p.question for p in pairs], [p.sentence for p in pairs],
                       truncation="longest_first", max_length=max_length, padding=False)
     return Encoded(feats["input_ids"], feats["token_type_ids"], [p.label for p in pairs])
-
-
-def batch_tensors(input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]]
-                  ) -> dict[str, Any]:
-    import torch
-
-    width = max(len(x) for x in input_ids)
-    ids = torch.zeros((len(input_ids), width), dtype=torch.long)
-    types = torch.zeros_like(ids)
-    mask = torch.zeros_like(ids)
-    for i, (row, tt) in enumerate(zip(input_ids, token_type_ids)):
-        ids[i, :len(row)] = torch.tensor(row)
-        types[i, :len(row)] = torch.tensor(tt)
-        mask[i, :len(row)] = 1
-    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
 
 
 def _order(encoded: Encoded, seed: int, epoch: int, batch_size: int) -> list[list[int]]:
@@ -243,25 +226,19 @@ def logits_of(model: Any, encoded: Encoded, batch_size: int = 64) -> np.ndarray:
 Progress = Callable[[int, int, dict[str, float]], None]
 
 
-def _pairs(reader: Any, articles: dict[str, str], questions: Sequence[dict[str, Any]],
-           ids: set[str], settings: CheckSettings, cache: Path) -> list[Pair]:
-    if settings.level != "span":
-        return build_pairs(articles, questions, ids, settings)
-    if cache.exists():  # reading every training question takes minutes: kept for a resume
-        return [Pair(**json.loads(line)) for line in cache.read_text().splitlines()]
-    pairs = build_span_pairs(reader, articles, questions, ids, settings)
-    cache.write_text("".join(json.dumps(asdict(p)) + "\n" for p in pairs))
-    return pairs
-
-
 def train_check(base_path: str, reader_weights: dict[str, Any], articles: dict[str, str],
                 questions: Sequence[dict[str, Any]], out_dir: Path, settings: CheckSettings,
-                progress: Progress | None = None, reader: Any = None) -> dict[str, Any]:
-    """Trains (or resumes) into ``out_dir``; returns the run's record, with the held-out
-    articles' pair AUC."""
+                progress: Progress | None = None,
+                pairs_of: Callable[[set[str]], list[Pair]] | None = None) -> dict[str, Any]:
+    """Trains (or resumes) into ``out_dir``; returns the run's record. The held-out
+    articles' pairs are scored into ``held_out_scores.json`` (label, logit). ``pairs_of``
+    builds the pairs of some articles (default: ``build_pairs``, sentence level)."""
     import torch
 
-    from retrieval.evaluation.metrics import auc
+    def default_pairs(ids: set[str]) -> list[Pair]:
+        return build_pairs(articles, questions, ids, settings)
+
+    pairs_of = pairs_of or default_pairs
 
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -269,8 +246,7 @@ def train_check(base_path: str, reader_weights: dict[str, Any], articles: dict[s
     out_dir.mkdir(parents=True, exist_ok=True)
     train_ids, held_out = split_articles(list(articles), settings.held_out_articles,
                                          settings.seed)
-    pairs = _pairs(reader, articles, questions, set(train_ids), settings,
-                   out_dir / "pairs.jsonl")
+    pairs = pairs_of(set(train_ids))
     if not pairs:
         raise InputError(f"No training pairs: the {len(train_ids)} training articles have no "
                          "usable questions (check the data, or hold out fewer articles).")
@@ -340,14 +316,11 @@ def train_check(base_path: str, reader_weights: dict[str, Any], articles: dict[s
         epoch += 1
     model.eval()
     torch.save(trained_tensors(model, settings.trained_layers), out_dir / "trained.pt")
-    held = _pairs(reader, articles, questions, set(held_out), settings,
-                  out_dir / "held_out_pairs.jsonl")
+    held = pairs_of(set(held_out))
     scores = logits_of(model, encode_pairs(tokenizer, held, settings.max_length))
-    positive = np.array([p.label for p in held]) == 1
-    record.update({"seconds": seconds, "steps_done": step,
-                   "held_out_pair_auc": auc(scores[positive].tolist(),
-                                            scores[~positive].tolist()),
-                   "held_out_pairs": len(held)})
+    (out_dir / "held_out_scores.json").write_text(json.dumps(
+        [[p.label, round(float(x), 4)] for p, x in zip(held, scores)]))
+    record.update({"seconds": seconds, "steps_done": step, "held_out_pairs": len(held)})
     (out_dir / "run.json").write_text(json.dumps(record, indent=1))
     return record
 

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from test_reader_training import ARTICLES, write_squad
 
 from bot.cli import cli
-from retrieval.answer.answerability_training import CheckSettings, build_pairs
-from retrieval.answer.reader import Windowing
+from retrieval.answer.check_training import CheckSettings, build_pairs, build_span_pairs
+from retrieval.answer.reader import Reading, Span, Windowing
 from retrieval.answer.trained_weights import CHECK_WEIGHTS, load_span_reader, read_files
 from retrieval.errors import ModelError
 
@@ -64,6 +64,11 @@ def test_a_few_steps_train_export_and_load_a_check_on_its_reader(tmp_path: Path)
                                      "--epochs", "1", *split, "--export", str(export)])
     assert check.exit_code == 0, check.output
     assert "held-out pair AUC" in check.output and "Exported" in check.output
+    spans = CliRunner().invoke(cli, ["train-check", "--squad", str(squad), "--reader",
+                                     str(export), "--out", str(tmp_path / "spans"), "--level",
+                                     "span", "--epochs", "1", *split])
+    assert spans.exit_code == 0, spans.output
+    assert list((tmp_path / "spans").glob("pairs-*.jsonl"))  # the reader's reading, kept
     section = read_files(export).manifest["answerability"]
     assert section["trained_layers"] == 1 and section["data"]["licence"].startswith("SQuAD")
     assert section["bytes"] < 4_000_000  # one layer (1.8M weights) and the head, float16
@@ -82,3 +87,29 @@ def test_a_few_steps_train_export_and_load_a_check_on_its_reader(tmp_path: Path)
     manifest = json.loads((export / "manifest.json").read_text())
     assert record["pairs"] > 0
     assert record["train_articles"] == manifest["train_articles"]  # the reader's split
+
+
+class FixedSpans:
+    """A reader that offers the given phrases, best first, wherever they occur."""
+
+    def __init__(self, *phrases: str) -> None:
+        self.phrases = phrases
+
+    def read(self, question: str, texts: list[str], top_n: int = 3) -> Reading:
+        spans = [Span(0, texts[0].find(p), texts[0].find(p) + len(p), p, 1.0)
+                 for p in self.phrases if p in texts[0]]
+        return Reading(spans[:top_n], 0.0)
+
+
+def test_span_pairs_mark_the_readers_spans_right_or_wrong() -> None:
+    reader = FixedSpans("in March", "four million pounds", "The mayor")
+    pairs = build_span_pairs(reader, STORY, STORY_QUESTIONS, {"Story"},
+                             CheckSettings(other_paragraph=1.0),
+                             judge=lambda span, answers: span in answers)
+    labelled = {(p.question, p.sentence): p.label for p in pairs}
+    asked = "When will the old bridge close?"
+    assert labelled[(asked, "It voted to close the old bridge « in March ».")] == 1
+    assert labelled[(asked, "Repairs will cost « four million pounds ».")] == 0
+    assert labelled[("When will the new bridge open?",
+                     "It voted to close the old bridge « in March ».")] == 0  # unanswerable
+    assert ("other_paragraph", 0) in {(p.kind, p.label) for p in pairs}
