@@ -100,6 +100,9 @@ class FixedSpans:
                  for p in self.phrases if p in texts[0]]
         return Reading(spans[:top_n], 0.0)
 
+    def read_many(self, asked: list[tuple[str, list[str]]], top_n: int = 3) -> list[Reading]:
+        return [self.read(q, texts, top_n) for q, texts in asked]
+
 
 def test_span_pairs_mark_the_readers_spans_right_or_wrong() -> None:
     reader = FixedSpans("in March", "four million pounds", "The mayor")

@@ -191,3 +191,14 @@ def test_a_span_level_check_reads_the_span_marked_in_its_sentence(tokenizer: Any
     check = RecordingCheck(0.5, level="span")
     SpanReader(encoder, tokenizer, Windowing(), check=check).read("Where are the talks?", texts)
     assert check.asked[0][1] == ["The talks will be held in « Switzerland »."]
+
+
+def test_reading_many_questions_at_once_reads_each_as_alone(tokenizer: Any) -> None:
+    encoder = ScriptedEncoder(tokenizer, {"paris": 2.0, "switzerland": 4.0, "monday": 3.0},
+                              {"paris": 2.0, "switzerland": 4.0, "monday": 3.0})
+    reader = SpanReader(encoder, tokenizer, Windowing(max_length=24, stride=8))
+    asked = [("Where are the talks?", ["Officials met in Paris last week, then flew home.",
+                                       "The talks will be held in Switzerland."]),
+             ("When?", []),
+             ("When do they start?", ["They start on Monday " + "after a long delay " * 4])]
+    assert reader.read_many(asked) == [reader.read(q, texts) for q, texts in asked]

@@ -128,34 +128,42 @@ Judge = Callable[[str, Sequence[str]], bool]
 
 def build_span_pairs(reader: Any, articles: dict[str, str],
                      questions: Sequence[dict[str, Any]], article_ids: set[str],
-                     settings: CheckSettings, judge: Judge) -> list[Pair]:
+                     settings: CheckSettings, judge: Judge, batch: int = 32) -> list[Pair]:
     """Span-level pairs from the reader's own top spans on the training paragraphs: a span
-    is positive when it matches a gold answer (F1 ≥ 0.5), negative otherwise; every span of
+    is positive when it matches a gold answer, negative otherwise; every span of
     an unanswerable question, and the best span read from the most similar other
     paragraph, are negatives. ``judge(span, answers)`` says whether a span matches."""
     rng = random.Random(settings.seed)
     chosen = [q for q in questions if q["doc_id"] in article_ids and q["paragraph"] >= 0]
-    pairs: list[Pair] = []
+    own: list[tuple[dict[str, Any], str]] = []
+    elsewhere: list[tuple[dict[str, Any], str]] = []
     for q in chosen:
-        doc = q["doc_id"]
-        paragraphs = articles[doc].split("\n\n")
-        paragraph = paragraphs[q["paragraph"]]
+        paragraphs = articles[q["doc_id"]].split("\n\n")
+        own.append((q, paragraphs[q["paragraph"]]))
         answers = [a for a in q["answers"] if a]
-        reading = reader.read(q["question"], [paragraph], top_n=3)
-        for span in reading.spans[:3 if answers else settings.unanswerable_sentences]:
-            good = bool(answers) and judge(span.text, answers)
-            pairs.append(Pair(q["question"], mark_span(paragraph, span.start, span.end),
-                              int(good), doc, "answer" if good else
-                              ("unanswerable" if not answers else "same_paragraph")))
         if answers and rng.random() < settings.other_paragraph:
             asked = _words(q["question"])
             others = [p for i, p in enumerate(paragraphs) if i != q["paragraph"]
                       and not any(a.lower() in p.lower() for a in answers)]
             if others:
-                hardest = max(others, key=lambda p: len(asked & _words(p)))
-                for span in reader.read(q["question"], [hardest], top_n=1).spans:
-                    pairs.append(Pair(q["question"], mark_span(hardest, span.start, span.end),
-                                      0, doc, "other_paragraph"))
+                elsewhere.append((q, max(others, key=lambda p: len(asked & _words(p)))))
+    pairs: list[Pair] = []
+    for b in range(0, len(own), batch):
+        part = own[b:b + batch]
+        for (q, paragraph), reading in zip(part, reader.read_many(
+                [(q["question"], [paragraph]) for q, paragraph in part], top_n=3)):
+            answers = [a for a in q["answers"] if a]
+            for span in reading.spans[:3 if answers else settings.unanswerable_sentences]:
+                good = bool(answers) and judge(span.text, answers)
+                kind = "answer" if good else ("same_paragraph" if answers else "unanswerable")
+                pairs.append(Pair(q["question"], mark_span(paragraph, span.start, span.end),
+                                  int(good), q["doc_id"], kind))
+    for b in range(0, len(elsewhere), batch):
+        part = elsewhere[b:b + batch]
+        for (q, paragraph), reading in zip(part, reader.read_many(
+                [(q["question"], [paragraph]) for q, paragraph in part], top_n=1)):
+            pairs.extend(Pair(q["question"], mark_span(paragraph, s.start, s.end), 0,
+                              q["doc_id"], "other_paragraph") for s in reading.spans)
     return pairs
 
 

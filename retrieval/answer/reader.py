@@ -90,12 +90,15 @@ def _best_in_window(start: np.ndarray, end: np.ndarray, context: np.ndarray,
 
 
 def spans_from_logits(features: Any, start_logits: np.ndarray, end_logits: np.ndarray,
-                      texts: Sequence[str], windowing: Windowing, top_n: int) -> Reading:
-    """Spans and the no-answer score of one question read against ``texts``."""
+                      texts: Sequence[str], windowing: Windowing, top_n: int,
+                      windows: Sequence[int] | None = None, first: int = 0) -> Reading:
+    """Spans and the no-answer score of one question read against ``texts``: the windows
+    ``windows`` of ``features`` (all by default), whose samples ``first``, ``first + 1``, ...
+    are ``texts``."""
     candidates: list[Span] = []
     no_answer = float("inf")
-    for w in range(len(features["input_ids"])):
-        passage = features["overflow_to_sample_mapping"][w]
+    for w in range(len(features["input_ids"])) if windows is None else windows:
+        passage = features["overflow_to_sample_mapping"][w] - first
         seq = features.sequence_ids(w)
         offsets = features["offset_mapping"][w]
         n = len(features["input_ids"][w])
@@ -134,7 +137,7 @@ class SpanReader:
         import torch
 
         ids = features["input_ids"]
-        width = max(len(x) for x in ids)
+        width = max(len(x) for x in ids)  # one width: the caller's windows line up
         starts, ends = [], []
         with torch.inference_mode():
             for b in range(0, len(ids), self.batch_size):
@@ -160,7 +163,37 @@ class SpanReader:
         with self._tokenizing:
             features = encode(self.tokenizer, [question] * len(texts), texts, self.windowing)
         start, end = self.logits(features)
-        reading = spans_from_logits(features, start, end, texts, self.windowing, top_n)
+        return self._checked(question, texts,
+                             spans_from_logits(features, start, end, texts, self.windowing,
+                                               top_n))
+
+    def read_many(self, asked: Sequence[tuple[str, Sequence[str]]], top_n: int = 3
+                  ) -> list[Reading]:
+        """``read`` for many questions at once, their windows batched together (training
+        data, evaluation)."""
+        questions = [q for q, texts in asked for _ in texts]
+        flat = [t for _, texts in asked for t in texts]
+        if not flat:
+            return [Reading([], float("inf")) for _ in asked]
+        with self._tokenizing:
+            features = encode(self.tokenizer, questions, flat, self.windowing)
+        start, end = self.logits(features)
+        by_sample: dict[int, list[int]] = {}
+        for w, sample in enumerate(features["overflow_to_sample_mapping"]):
+            by_sample.setdefault(sample, []).append(w)
+        readings: list[Reading] = []
+        first = 0
+        for question, texts in asked:
+            windows = [w for i in range(first, first + len(texts))
+                       for w in by_sample.get(i, [])]
+            reading = spans_from_logits(features, start, end, list(texts), self.windowing,
+                                        top_n, windows, first) if texts \
+                else Reading([], float("inf"))
+            readings.append(self._checked(question, list(texts), reading))
+            first += len(texts)
+        return readings
+
+    def _checked(self, question: str, texts: Sequence[str], reading: Reading) -> Reading:
         if self.check is None or not reading.spans:
             return reading
         best = reading.spans[0]
