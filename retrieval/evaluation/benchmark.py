@@ -309,7 +309,9 @@ def _cold_child(data_dir: Path) -> None:
     from retrieval.engine import Engine
 
     imported = time.perf_counter()
-    engine = Engine(load_settings(None, {"data_dir": data_dir}))
+    # SQLite whatever the environment says: ARTICLEBOT_STORAGE__BACKEND=postgres would have
+    # stored the sample article into the shared database's default collection.
+    engine = Engine(load_settings(None, {"data_dir": data_dir, "storage.backend": "sqlite"}))
     engine.warm_up()  # both models and the default collection, as `articlebot run` does
     loaded = time.perf_counter()
     answer = engine.ask("Who is China's lead trade negotiator?")
