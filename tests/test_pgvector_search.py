@@ -1,6 +1,7 @@
 """Design (b) of the several-hosts store, searching PostgreSQL directly
-(``retrieval.evaluation.pgvector_search``), on the test server (``postgres_fixture.py``): the
-same passages as the caches on the same rows, the collection filter, nothing left behind."""
+(``retrieval.evaluation.pgvector_search``), and the comparison with the caches
+(``search_designs``), on the test server (``postgres_fixture.py``): the same passages as the
+caches on the same rows, the collection filter, nothing left behind."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import numpy as np
 import psycopg
 
 from retrieval.engine import Engine
+from retrieval.evaluation.datasets import EvalArticle, EvalQuestion
 from retrieval.evaluation.pgvector_search import DirectSearch, tsquery_text
+from retrieval.evaluation.search_designs import compare_designs
 from retrieval.search.hybrid import SearchParams
 from retrieval.store.postgres import postgres_backend
 
@@ -68,3 +71,24 @@ def test_a_question_never_becomes_tsquery_syntax() -> None:
     assert tsquery_text("Who's the CEO (of B&Q) | !now: 'x'*?") == \
         "who | s | the | ceo | of | b | q | now | x"
     assert tsquery_text("¿?!") == ""
+
+
+def test_the_design_comparison_scores_both_designs_and_drops_its_collections(
+    pg_url: str, fast_engine: Callable[..., Engine],
+) -> None:
+    engine = fast_engine(**PG)
+    articles = [EvalArticle("v", *VOLCANO), EvalArticle("h", *HARBOUR)]
+    questions = [
+        EvalQuestion("q1", "v", "Which airport closed after Mount Etna erupted?",
+                     ("Catania airport",), True, 1),
+        EvalQuestion("q2", "h", "Where did the ferries resume their timetable?", ("Gozo",),
+                     True, 1),
+        EvalQuestion("q3", "h", "Who owns the harbour?", (), False, -1),
+    ]
+    for per_article in (True, False):
+        report = compare_designs(engine, articles, questions, per_article=per_article)
+        assert report["questions"] == 2 and report["collections"] == (2 if per_article else 1)
+        for design in ("caches", "pgvector", "pgvector_hnsw"):
+            assert report[design]["hit_at_10"] == 100.0
+            assert 0 < report[design]["mrr"] <= 1 and report[design]["search_p50_ms"] > 0
+    assert leftovers(pg_url) == ([], [], 0)
