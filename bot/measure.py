@@ -212,7 +212,7 @@ def _answer_settings(settings: Settings) -> dict[str, Any]:
 def bench_command(obj: Context, articles_path: str | None, ingest_articles: int, sizes: str,
                   queries: int, asks: int, backend: str, as_json: bool) -> None:
     """Time ingestion, search, answers, cold start and memory on this machine."""
-    from retrieval.evaluation.benchmark import BENCH_ROWS, run_bench
+    from retrieval.evaluation.benchmark import BENCH_ROWS, reach_postgres, run_bench
 
     try:
         chunk_sizes = [int(s) for s in sizes.split(",") if s.strip()]
@@ -223,9 +223,7 @@ def bench_command(obj: Context, articles_path: str | None, ingest_articles: int,
         ("sqlite", "postgres") if backend == "both"
         else (cast(Literal["sqlite", "postgres"], backend),))
     if "postgres" in backends:  # an unreachable database is said before minutes of SQLite
-        from retrieval.store.postgres import postgres_backend
-
-        postgres_backend(obj.settings.storage.pool_size)
+        reach_postgres(obj.settings)
     articles_path = articles_path or _find("bbc-news", "articles.jsonl")
     if articles_path is None:
         click.echo(f"No BBC News set found (bbc-news/ in ${EVAL_DIR_ENV} or a shared/eval "

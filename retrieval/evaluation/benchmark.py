@@ -329,6 +329,14 @@ def _questions(articles: Sequence[EvalArticle]) -> list[str]:
     return [f"What happened in the story {a.title!r}?" for a in articles]
 
 
+def reach_postgres(settings: Settings) -> None:
+    """Connect to ``ARTICLEBOT_DATABASE_URL`` (setting the schema up), or raise its one
+    sentence."""
+    from retrieval.store.postgres import postgres_backend
+
+    postgres_backend(settings.storage.pool_size)
+
+
 def run_bench(settings: Settings, articles_path: Path | None, *, ingest_articles: int,
               sizes: Sequence[int], queries: int, asks: int, progress: Progress,
               backend: Literal["sqlite", "postgres"] = "sqlite") -> dict[str, Any]:
