@@ -79,10 +79,6 @@ BENCH_ROWS = [
 ]
 
 
-def _ms(values: Sequence[float]) -> tuple[float, float]:
-    return round(1000 * percentile(values, 50), 2), round(1000 * percentile(values, 95), 2)
-
-
 def settings_for(settings: Settings, data_dir: Path,
                   backend: Literal["sqlite", "postgres"] = "sqlite") -> Settings:
     """The same settings in a fresh data dir that links the assembled model files, on
