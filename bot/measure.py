@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import click
 
@@ -202,30 +202,56 @@ def _answer_settings(settings: Settings) -> dict[str, Any]:
               help="Queries timed per collection size.")
 @click.option("--asks", type=click.IntRange(min=2), default=40, show_default=True,
               help="Questions timed for ask latency.")
+@click.option("--backend", type=click.Choice(["sqlite", "postgres", "both"]), default="sqlite",
+              show_default=True,
+              help="The store timed: SQLite in a temporary directory, PostgreSQL in "
+                   "$ARTICLEBOT_DATABASE_URL (in collections bench-<random>, dropped "
+                   "afterwards), or both side by side.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_obj
 def bench_command(obj: Context, articles_path: str | None, ingest_articles: int, sizes: str,
-                  queries: int, asks: int, as_json: bool) -> None:
+                  queries: int, asks: int, backend: str, as_json: bool) -> None:
     """Time ingestion, search, answers, cold start and memory on this machine."""
-    from retrieval.evaluation.benchmark import BENCH_ROWS, run_bench
+    from retrieval.evaluation.benchmark import BENCH_ROWS, reach_postgres, run_bench
 
     try:
         chunk_sizes = [int(s) for s in sizes.split(",") if s.strip()]
     except ValueError:
         raise click.BadParameter("give sizes as numbers separated by commas",
                                  param_hint="--sizes") from None
+    backends: tuple[Literal["sqlite", "postgres"], ...] = (
+        ("sqlite", "postgres") if backend == "both"
+        else (cast(Literal["sqlite", "postgres"], backend),))
+    if "postgres" in backends:  # an unreachable database is said before minutes of SQLite
+        reach_postgres(obj.settings)
     articles_path = articles_path or _find("bbc-news", "articles.jsonl")
     if articles_path is None:
         click.echo(f"No BBC News set found (bbc-news/ in ${EVAL_DIR_ENV} or a shared/eval "
                    "folder): timing the sample article and text made from it.", err=True)
-    report = run_bench(obj.settings, Path(articles_path) if articles_path else None,
-                       ingest_articles=ingest_articles,
-                       sizes=chunk_sizes, queries=queries, asks=asks,
-                       progress=_progress(not as_json))
+    source = Path(articles_path) if articles_path else None
+    reports: dict[str, dict[str, Any]] = {
+        name: run_bench(obj.settings, source, ingest_articles=ingest_articles,
+                        sizes=chunk_sizes, queries=queries, asks=asks,
+                        progress=_progress(not as_json), backend=name)
+        for name in backends}
     if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
-        return
-    _print_table([(k, report.get(k), note) for k, note in BENCH_ROWS if k in report])
+        click.echo(json.dumps(reports if len(reports) > 1 else reports[backends[0]],
+                              ensure_ascii=False, indent=2))
+    elif len(reports) == 1:
+        report = reports[backends[0]]
+        _print_table([(k, report.get(k), note) for k, note in BENCH_ROWS if k in report])
+    else:
+        _print_side_by_side(reports, BENCH_ROWS)
+
+
+def _print_side_by_side(reports: dict[str, dict[str, Any]],
+                        rows: Sequence[tuple[str, str]]) -> None:
+    shown = [(k, note) for k, note in rows if any(k in r for r in reports.values())]
+    width = max(len(k) for k, _ in shown)
+    click.echo(f"{'':<{width}}  " + "  ".join(f"{name:>10}" for name in reports))
+    for key, note in shown:
+        values = "  ".join(f"{_fmt(r.get(key)):>10}" for r in reports.values())
+        click.echo(f"{key:<{width}}  {values}  {note}".rstrip())
 
 
 def _squad_folder(squad_dir: str | None) -> Path:

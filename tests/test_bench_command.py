@@ -56,9 +56,9 @@ def test_the_bench_measures_sqlite_and_never_writes_into_a_shared_database(
     tmp_path: Path,
 ) -> None:
     from config import load_settings
-    from retrieval.evaluation.benchmark import _settings_for
+    from retrieval.evaluation.benchmark import settings_for
 
     shared = load_settings(None, {"data_dir": tmp_path / "data", "llm.backend": "openai",
                                   "storage.backend": "postgres"})
-    bench = _settings_for(shared, tmp_path / "bench")
+    bench = settings_for(shared, tmp_path / "bench")
     assert (bench.storage.backend, bench.data_dir) == ("sqlite", tmp_path / "bench")

@@ -16,21 +16,24 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from config import Settings
 from retrieval.evaluation.datasets import EvalArticle, load_articles
 from retrieval.evaluation.metrics import percentile
+from retrieval.evaluation.search_bench import bench_search, time_generation_check
 from retrieval.types import DataDir
 
 if TYPE_CHECKING:
     from retrieval.engine import Engine
 
 Progress = Callable[[Sequence[Any], str], Iterator[Any]]
+BENCH = "bench"  # the collection (with PostgreSQL: its prefix)
 
 BENCH_ROWS = [
     ("load_avg_1m", "1-minute load average when the bench started (2 cores)"),
@@ -43,12 +46,20 @@ BENCH_ROWS = [
     ("encode_chunks_per_s", "bare SentenceTransformer.encode on the same chunks: chunks/s"),
     ("ingest_vs_encode", "ingestion throughput / bare encode throughput"),
     ("embed_query_p50_ms", "embedding one question, median (ms)"),
-    ("search_1000_p50_ms", "hybrid search at 1k chunks, p50 (ms; dense+BM25+fusion+SQLite)"),
+    ("search_1000_p50_ms", "hybrid search at 1k chunks, p50 (ms; dense+BM25+fusion+store)"),
     ("search_1000_p95_ms", "... p95 (ms)"),
     ("search_10000_p50_ms", "hybrid search at 10k chunks, p50 (ms)"),
     ("search_10000_p95_ms", "... p95 (ms)"),
     ("search_100000_p50_ms", "hybrid search at 100k chunks, p50 (ms)"),
     ("search_100000_p95_ms", "... p95 (ms)"),
+    ("generation_check_p50_ms", "the store's generation check before each search, p50 (ms)"),
+    *[row for size, label in ((1000, "1k"), (10000, "10k"), (100000, "100k")) for row in (
+        (f"pgvector_{size}_p50_ms", f"PostgreSQL only: design (b), pgvector exact + full text "
+                                    f"at {label}, p50 (ms)"),
+        (f"pgvector_hnsw_{size}_p50_ms", "... with an HNSW index, p50 (ms)"),
+        (f"pgvector_hnsw_{size}_recall", "... HNSW's share of the exact dense candidates "
+                                         "(random vectors: its worst case)"),
+        (f"hnsw_build_{size}_s", "... building that HNSW index (s)"))],
     ("ask_p50_s", "ask latency, median (s)"),
     ("ask_p95_s", "ask latency, 95th percentile (s)"),
     ("ask_first_token_p50_s", "time to the first answer token, median (s)"),
@@ -68,12 +79,10 @@ BENCH_ROWS = [
 ]
 
 
-def _ms(values: Sequence[float]) -> tuple[float, float]:
-    return round(1000 * percentile(values, 50), 2), round(1000 * percentile(values, 95), 2)
-
-
-def _settings_for(settings: Settings, data_dir: Path) -> Settings:
-    """The same settings in a fresh data dir that links the assembled model files."""
+def settings_for(settings: Settings, data_dir: Path,
+                  backend: Literal["sqlite", "postgres"] = "sqlite") -> Settings:
+    """The same settings in a fresh data dir that links the assembled model files, on
+    ``backend``."""
     from retrieval.llm import resolve_gguf
 
     models = DataDir(settings.data_dir).models
@@ -82,15 +91,16 @@ def _settings_for(settings: Settings, data_dir: Path) -> Settings:
     data_dir.mkdir(parents=True, exist_ok=True)
     if models.is_dir():
         DataDir(data_dir).models.symlink_to(models.resolve(), target_is_directory=True)
-    # SQLite figures, whatever the backend: the bench never writes into a shared database.
-    storage = settings.storage.model_copy(update={"backend": "sqlite"})
+    # SQLite unless PostgreSQL is asked for by name: the configured backend may be the bot's
+    # shared database.
+    storage = settings.storage.model_copy(update={"backend": backend})
     return settings.model_copy(update={"data_dir": data_dir, "preload_sample": False,
                                        "storage": storage})
 
 
 # -- ingestion ---------------------------------------------------------------------------------
 def bench_ingest(engine: Engine, articles: Sequence[EvalArticle], progress: Progress,
-                 blocks: int = 4) -> dict[str, Any]:
+                 blocks: int = 4, collection: str = BENCH) -> dict[str, Any]:
     """Ingestion against a bare ``encode`` of the same chunks, block by block.
 
     Alternating the two (ingest a block, then encode its chunks) exposes both to the same
@@ -98,7 +108,7 @@ def bench_ingest(engine: Engine, articles: Sequence[EvalArticle], progress: Prog
     """
     engine.embedder.embed(["warm up"] * 8)
     model = engine.embedder.load()
-    store = engine.collection("bench").store
+    store = engine.collection(collection).store
     size = max(1, -(-len(articles) // blocks))
     ingest_s = encode_s = 0.0
     chunks = 0
@@ -111,7 +121,7 @@ def bench_ingest(engine: Engine, articles: Sequence[EvalArticle], progress: Prog
                 path.write_text(f"{a.title}\n\n{a.text}\n")
                 paths.append(path)
             started = time.perf_counter()
-            engine.ingest_paths(paths, collection="bench", on_result=lambda *_: None)
+            engine.ingest_paths(paths, collection=collection, on_result=lambda *_: None)
             ingest_s += time.perf_counter() - started
         _, _, texts, titles = store.all_chunks()  # in id order: this block's chunks are last
         prefixed = [f"{t}\n{x}" if engine.settings.embedding.title_prefix else x
@@ -131,66 +141,17 @@ def bench_ingest(engine: Engine, articles: Sequence[EvalArticle], progress: Prog
     }
 
 
-# -- search ------------------------------------------------------------------------------------
-def _synthetic_collection(directory: Path, size: int, texts: Sequence[str], seed: int,
-                          dimension: int) -> Any:
-    """A real collection (SQLite, FAISS, BM25) of ``size`` chunks: real texts, random vectors."""
-    from retrieval.store.collection import STORE_FILE, Collection
-    from retrieval.store.sqlite import Store
-    from retrieval.types import Chunk
-
-    rng = np.random.default_rng(seed)
-    store = Store(directory / STORE_FILE)
-    per_article = 200
-    for first in range(0, size, per_article):
-        n = min(per_article, size - first)
-        body = [texts[(first + i) % len(texts)] for i in range(n)]
-        vectors = rng.standard_normal((n, dimension)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        chunks = [Chunk(i, i, 0, len(t), t) for i, t in enumerate(body)]
-        store.put_article(title=f"Synthetic {first}", source="bench", content_hash=str(first),
-                          text="\n\n".join(body), chunks=chunks, vectors=vectors, added_by=None)
-    store.close()
-    return Collection(directory, "bench", dimension)
-
-
-def bench_search(engine: Engine, texts: Sequence[str], queries: Sequence[str], sizes: Sequence[int],
-                 progress: Progress) -> dict[str, Any]:
-    from retrieval.search.hybrid import SearchParams, hybrid_search
-
-    params = SearchParams.from_settings(engine.settings.search)
-    timings: list[float] = []
-    for q in queries[:50]:
-        started = time.perf_counter()
-        engine.embedder.embed_query(q)
-        timings.append(time.perf_counter() - started)
-    report: dict[str, Any] = {"embed_query_p50_ms": _ms(timings)[0]}
-    vectors = engine.embedder.embed(list(queries))
-    for size in sizes:
-        with tempfile.TemporaryDirectory(prefix="articlebot-search-") as tmp:
-            collection = _synthetic_collection(Path(tmp), size, texts, size, vectors.shape[1])
-            for vector, query in zip(vectors[:5], queries[:5]):  # warm caches
-                hybrid_search(collection, vector, query, params)
-            timings = []
-            for vector, query in progress(list(zip(vectors, queries)), f"search {size}"):
-                started = time.perf_counter()
-                hybrid_search(collection, vector, query, params)
-                timings.append(time.perf_counter() - started)
-            collection.close()
-        report[f"search_{size}_p50_ms"], report[f"search_{size}_p95_ms"] = _ms(timings)
-    return report
-
-
 # -- answers -----------------------------------------------------------------------------------
-def bench_ask(engine: Engine, questions: Sequence[str], progress: Progress) -> dict[str, Any]:
+def bench_ask(engine: Engine, questions: Sequence[str], progress: Progress,
+              collection: str = BENCH) -> dict[str, Any]:
     before = _rss_mb("VmRSS:")
     has_reader = engine.reader is not None  # loads it: its resident memory on its own
     reader_mb = _rss_mb("VmRSS:") - before
-    engine.ask(questions[0], collection="bench")  # load and warm the model
+    engine.ask(questions[0], collection=collection)  # load and warm the model
     latencies, first, prompt_tokens, prompt_speed, reading = [], [], [], [], []
     for question in progress(list(questions), "ask"):
         started = time.perf_counter()
-        answer = engine.ask(question, collection="bench")
+        answer = engine.ask(question, collection=collection)
         latencies.append(time.perf_counter() - started)
         if "reader_s" in answer.timings:
             reading.append(answer.timings["reader_s"])
@@ -218,7 +179,7 @@ def bench_ask(engine: Engine, questions: Sequence[str], progress: Progress) -> d
 
 # -- concurrent use ----------------------------------------------------------------------------
 def bench_concurrent(engine: Engine, articles: Sequence[EvalArticle], questions: Sequence[str],
-                     progress: Progress) -> dict[str, Any]:
+                     progress: Progress, collection: str = BENCH) -> dict[str, Any]:
     """Asks in this thread while another re-uploads articles into the same collection (each
     upload replaces one, so searches meet index swaps), as a guild does when its admin
     uploads while members ask."""
@@ -234,7 +195,8 @@ def bench_concurrent(engine: Engine, articles: Sequence[EvalArticle], questions:
         while not stop.is_set():
             text = f"Concurrent Upload\n\n{bodies[n % len(bodies)]}\n\nRevision {n}."
             try:
-                engine.ingest_bytes(text.encode(), "concurrent.txt", collection="bench")
+                engine.ingest_bytes(text.encode(), "concurrent.txt",
+                                    collection=collection)
                 uploads[0] += 1
             except Exception as exc:  # counted: the figure must show zero
                 errors.append(repr(exc))
@@ -248,7 +210,7 @@ def bench_concurrent(engine: Engine, articles: Sequence[EvalArticle], questions:
         for question in progress(list(questions), "ask while uploading"):
             asked = time.perf_counter()
             try:
-                engine.ask(question, collection="bench")
+                engine.ask(question, collection=collection)
             except Exception as exc:
                 errors.append(repr(exc))
             latencies.append(time.perf_counter() - asked)
@@ -309,7 +271,9 @@ def _cold_child(data_dir: Path) -> None:
     from retrieval.engine import Engine
 
     imported = time.perf_counter()
-    engine = Engine(load_settings(None, {"data_dir": data_dir}))
+    # SQLite whatever the environment says: ARTICLEBOT_STORAGE__BACKEND=postgres would have
+    # stored the sample article into the shared database's default collection.
+    engine = Engine(load_settings(None, {"data_dir": data_dir, "storage.backend": "sqlite"}))
     engine.warm_up()  # both models and the default collection, as `articlebot run` does
     loaded = time.perf_counter()
     answer = engine.ask("Who is China's lead trade negotiator?")
@@ -361,34 +325,55 @@ def _questions(articles: Sequence[EvalArticle]) -> list[str]:
     return [f"What happened in the story {a.title!r}?" for a in articles]
 
 
+def reach_postgres(settings: Settings) -> None:
+    """Connect to ``ARTICLEBOT_DATABASE_URL`` (setting the schema up), or raise its one
+    sentence."""
+    from retrieval.store.postgres import postgres_backend
+
+    postgres_backend(settings.storage.pool_size)
+
+
 def run_bench(settings: Settings, articles_path: Path | None, *, ingest_articles: int,
-              sizes: Sequence[int], queries: int, asks: int, progress: Progress
-              ) -> dict[str, Any]:
-    """Time everything on ``articles_path`` (JSONL), or on ``made_up_articles`` without it."""
+              sizes: Sequence[int], queries: int, asks: int, progress: Progress,
+              backend: Literal["sqlite", "postgres"] = "sqlite") -> dict[str, Any]:
+    """Time everything on ``articles_path`` (JSONL), or on ``made_up_articles`` without it.
+
+    ``backend`` "postgres" stores into the database in ``ARTICLEBOT_DATABASE_URL``, in
+    collections of its own (``bench-<random>``) that it drops at the end; the cold start,
+    which measures the models, is SQLite's only."""
     from retrieval.engine import Engine
+    from retrieval.store.postgres import postgres_backend
 
     report: dict[str, Any] = {"load_avg_1m": round(os.getloadavg()[0], 2),
-                              "data": str(articles_path) if articles_path else "made-up"}
+                              "data": str(articles_path) if articles_path else "made-up",
+                              "backend": backend}
     articles = (load_articles(articles_path)[:ingest_articles] if articles_path
                 else made_up_articles(ingest_articles))
+    name = BENCH if backend == "sqlite" else f"{BENCH}-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory(prefix="articlebot-bench-") as tmp:
-        engine = Engine(_settings_for(settings, Path(tmp) / "data"))
+        engine = Engine(settings_for(settings, Path(tmp) / "data", backend))
         try:
-            report.update(bench_ingest(engine, articles, progress))
-            texts = engine.collection("bench").store.all_chunks()[2]
+            pg = postgres_backend(settings.storage.pool_size) if backend == "postgres" else None
+            report.update(bench_ingest(engine, articles, progress, collection=name))
+            store = engine.collection(name).store
+            report["generation_check_p50_ms"] = time_generation_check(store)
             question_pool = _questions(articles)
-            report.update(bench_search(engine, texts, question_pool[:queries], sizes, progress))
+            report.update(bench_search(engine, store.all_chunks()[2], question_pool[:queries],
+                                       sizes, progress, backend=pg, prefix=name))
             step = max(1, len(question_pool) // asks)
-            report.update(bench_ask(engine, question_pool[::step][:asks], progress))
+            report.update(bench_ask(engine, question_pool[::step][:asks], progress, name))
             report.update(bench_concurrent(engine, articles, question_pool[::step][:asks],
-                                           progress))
+                                           progress, name))
             report["embedding_device"] = engine.embedder.device
             report["llm_device"] = "gpu" if getattr(engine.llm, "gpu_offload", False) else "cpu"
         finally:
+            if backend == "postgres":
+                engine.drop_collection(name)
             engine.close()
-        cold_dir = Path(tmp) / "cold"
-        _settings_for(settings, cold_dir)
-        report.update(bench_cold_start(cold_dir))
+        if backend == "sqlite":
+            cold_dir = Path(tmp) / "cold"
+            settings_for(settings, cold_dir)
+            report.update(bench_cold_start(cold_dir))
     report["bench_peak_rss_mb"] = _peak_rss_mb()
     report["load_avg_1m_end"] = round(os.getloadavg()[0], 2)
     return report

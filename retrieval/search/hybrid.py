@@ -29,7 +29,8 @@ class SearchParams:
                    cfg.dense_weight)
 
 
-def _rrf(ranked: list[np.ndarray], k: int) -> dict[int, float]:
+def reciprocal_rank_fusion(ranked: list[np.ndarray], k: int) -> dict[int, float]:
+    """Each ranked list of ids adds ``1 / (k + rank)`` to an id's score."""
     fused: dict[int, float] = {}
     for ids in ranked:
         for rank, chunk_id in enumerate(ids):
@@ -56,7 +57,7 @@ def hybrid_search(
     cosine.update(zip(missing, map(float, view.dense.similarity(query_vector, missing))))
 
     if params.fusion == "rrf":
-        fused = _rrf([dense_ids, sparse_ids], params.rrf_k)
+        fused = reciprocal_rank_fusion([dense_ids, sparse_ids], params.rrf_k)
     else:
         top_bm25 = float(sparse_scores[0]) if len(sparse_scores) else 0.0
         bm25 = dict(zip(map(int, sparse_ids), map(float, sparse_scores)))
