@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -254,6 +254,21 @@ def _print_side_by_side(reports: dict[str, dict[str, Any]],
         click.echo(f"{key:<{width}}  {values}  {note}".rstrip())
 
 
+def _step_bar(desc: str) -> tuple[Any, Callable[[int, int, dict[str, float]], None]]:
+    """A progress bar with an ETA on stderr, and the training loop's callback that moves it."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=None, unit="step", file=sys.stderr, desc=desc)
+
+    def progress(step: int, total: int, figures: dict[str, float]) -> None:
+        bar.total = total
+        bar.n = step
+        bar.set_postfix(loss=f"{figures['loss']:.3f}")
+        bar.refresh()
+
+    return bar, progress
+
+
 def _squad_folder(squad_dir: str | None) -> Path:
     folder = Path(squad_dir) if squad_dir else None
     if folder is None:
@@ -294,7 +309,6 @@ def train_reader_command(squad_dir: str | None, out_dir: str, epochs: float,
                          export_dir: str | None) -> None:
     """Train the extractive reader on SQuAD 2.0 dev, split by article (minutes on a GPU,
     about an hour per epoch on 2 CPU cores)."""
-    from tqdm import tqdm
 
     from retrieval.evaluation.reader_training import TrainingSettings, export_run, run_training
 
@@ -302,13 +316,7 @@ def train_reader_command(squad_dir: str | None, out_dir: str, epochs: float,
     settings = TrainingSettings(epochs=epochs, frozen_layers=frozen_layers,
                                 keep_no_answer=keep_no_answer, negatives=negatives, seed=seed,
                                 held_out_articles=held_out_articles, threads=threads)
-    bar = tqdm(total=None, unit="step", file=sys.stderr, desc="train-reader")
-
-    def progress(step: int, total: int, figures: dict[str, float]) -> None:
-        bar.total = total
-        bar.n = step
-        bar.set_postfix(loss=f"{figures['loss']:.3f}")
-        bar.refresh()
+    bar, progress = _step_bar("train-reader")
 
     from retrieval.errors import InputError
 
@@ -358,7 +366,6 @@ def train_check_command(squad_dir: str | None, reader_dir: str | None, out_dir: 
     """Train the reader's answerability check (does the answer's sentence answer the
     question?) on SQuAD 2.0 dev sentence pairs, on the reader's article split (about 15
     minutes on 2 CPU cores)."""
-    from tqdm import tqdm
 
     from retrieval.errors import InputError, ModelError
     from retrieval.evaluation.reader_training import (
@@ -371,13 +378,7 @@ def train_check_command(squad_dir: str | None, reader_dir: str | None, out_dir: 
     settings = CheckSettings(epochs=epochs, trained_layers=trained_layers, level=level,
                              seed=seed,
                              held_out_articles=held_out_articles, threads=threads)
-    bar = tqdm(total=None, unit="step", file=sys.stderr, desc="train-check")
-
-    def progress(step: int, total: int, figures: dict[str, float]) -> None:
-        bar.total = total
-        bar.n = step
-        bar.set_postfix(loss=f"{figures['loss']:.3f}")
-        bar.refresh()
+    bar, progress = _step_bar("train-check")
 
     try:
         record = run_check_training(folder, Path(reader_dir) if reader_dir else None,

@@ -31,11 +31,12 @@ def evidence_for(level: str, text: str, start: int, end: int) -> str:
     return text[a:b].strip()
 
 
-def batch_tensors(input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]]
-                  ) -> dict[str, Any]:
+def batch_tensors(input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[Sequence[int]],
+                  width: int | None = None) -> dict[str, Any]:
+    """Token rows as the encoder's padded inputs, ``width`` wide (default: the longest)."""
     import torch
 
-    width = max(len(x) for x in input_ids)
+    width = width or max(len(x) for x in input_ids)
     ids = torch.zeros((len(input_ids), width), dtype=torch.long)
     types = torch.zeros_like(ids)
     mask = torch.zeros_like(ids)

@@ -22,8 +22,8 @@ from __future__ import annotations
 import json
 import math
 import random
-import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.answer.answerability import batch_tensors, mark_span
-from retrieval.answer.training import _save_checkpoint, _words, split_articles
+from retrieval.answer.training import Progress, _words, fit, split_articles
 from retrieval.errors import InputError
 from retrieval.text.sentences import split_sentences
 
@@ -180,6 +180,20 @@ def encode_pairs(tokenizer: Any, pairs: Sequence[Pair], max_length: int) -> Enco
     return Encoded(feats["input_ids"], feats["token_type_ids"], [p.label for p in pairs])
 
 
+def _check_batches(encoded: Encoded, settings: CheckSettings, total: int, done: int
+                   ) -> Iterator[list[int]]:
+    """The rows of each step after the first ``done``, epoch after epoch."""
+    step = epoch = 0
+    while step < total:
+        for rows in _order(encoded, settings.seed, epoch, settings.batch_size):
+            if step >= total:
+                return
+            step += 1
+            if step > done:
+                yield rows
+        epoch += 1
+
+
 def _order(encoded: Encoded, seed: int, epoch: int, batch_size: int) -> list[list[int]]:
     """Batches of similar length (less padding), in a random order."""
     rng = np.random.default_rng([seed, epoch, 7])
@@ -231,9 +245,6 @@ def logits_of(model: Any, encoded: Encoded, batch_size: int = 64) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0)
 
 
-Progress = Callable[[int, int, dict[str, float]], None]
-
-
 def train_check(base_path: str, reader_weights: dict[str, Any], articles: dict[str, str],
                 questions: Sequence[dict[str, Any]], out_dir: Path, settings: CheckSettings,
                 progress: Progress | None = None,
@@ -263,66 +274,25 @@ def train_check(base_path: str, reader_weights: dict[str, Any], articles: dict[s
     positives = sum(encoded.labels)
     per_epoch = math.ceil(len(pairs) / settings.batch_size)
     total = max(1, round(per_epoch * settings.epochs))
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=settings.learning_rate,
-                                  weight_decay=settings.weight_decay)
-    warm = max(1, int(total * settings.warmup))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
     # Negatives outnumber positives; weighting the positives keeps the logit centred.
     loss_fn = torch.nn.BCEWithLogitsLoss(
         pos_weight=torch.tensor((len(pairs) - positives) / max(1, positives)))
-    step, seconds = 0, 0.0
-    checkpoint = out_dir / "checkpoint.pt"
-    if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=False)
-        model.load_state_dict(state["model"], strict=False)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step, seconds = state["step"], state["seconds"]
-    kinds: dict[str, int] = {}
-    for p in pairs:
-        kinds[p.kind] = kinds.get(p.kind, 0) + 1
     record: dict[str, Any] = {"settings": asdict(settings), "train_articles": train_ids,
                               "held_out_articles": held_out, "pairs": len(pairs),
-                              "pairs_by_kind": kinds, "steps": total}
+                              "pairs_by_kind": dict(Counter(p.kind for p in pairs)),
+                              "steps": total}
     (out_dir / "run.json").write_text(json.dumps(record, indent=1))
-    model.train()
-    log = (out_dir / "log.jsonl").open("a")
-    running: list[float] = []
-    done = 0
-    epoch = 0
-    while done < total:
-        for rows in _order(encoded, settings.seed, epoch, settings.batch_size):
-            if done >= total:
-                break
-            done += 1
-            if done <= step:
-                continue
-            began = time.perf_counter()
-            batch = batch_tensors([encoded.input_ids[r] for r in rows],
-                                  [encoded.token_type_ids[r] for r in rows])
-            labels = torch.tensor([float(encoded.labels[r]) for r in rows])
-            loss = loss_fn(model(**batch).logits[:, 0], labels)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            step = done
-            seconds += time.perf_counter() - began
-            running.append(loss.item())
-            if step % 20 == 0 or step == total:
-                figures = {"loss": float(np.mean(running)),
-                           "lr": float(scheduler.get_last_lr()[0]), "seconds": seconds}
-                log.write(json.dumps({"step": step, **figures}) + "\n")
-                log.flush()
-                running = []
-                if progress:
-                    progress(step, total, figures)
-            if step % settings.checkpoint_every == 0 or step == total:
-                _save_checkpoint(checkpoint, model, optimizer, scheduler, step, seconds)
-        epoch += 1
-    model.eval()
+
+    def loss_of(rows: list[int]) -> Any:
+        batch = batch_tensors([encoded.input_ids[r] for r in rows],
+                              [encoded.token_type_ids[r] for r in rows])
+        labels = torch.tensor([float(encoded.labels[r]) for r in rows])
+        return loss_fn(model(**batch).logits[:, 0], labels)
+
+    step, seconds = fit(model, out_dir, total, settings.learning_rate, settings.weight_decay,
+                        settings.warmup, settings.checkpoint_every,
+                        lambda done: _check_batches(encoded, settings, total, done), loss_of,
+                        progress)
     torch.save(trained_tensors(model, settings.trained_layers), out_dir / "trained.pt")
     held = pairs_of(set(held_out))
     scores = logits_of(model, encode_pairs(tokenizer, held, settings.max_length))

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from retrieval.answer.answerability import evidence_for
+from retrieval.answer.answerability import batch_tensors, evidence_for
 
 
 class Check(Protocol):
@@ -141,17 +141,9 @@ class SpanReader:
         starts, ends = [], []
         with torch.inference_mode():
             for b in range(0, len(ids), self.batch_size):
-                batch = ids[b:b + self.batch_size]
-                types = features["token_type_ids"][b:b + self.batch_size]
-                input_ids = torch.zeros((len(batch), width), dtype=torch.long)
-                token_types = torch.zeros_like(input_ids)
-                mask = torch.zeros_like(input_ids)
-                for r, (row, tt) in enumerate(zip(batch, types)):
-                    input_ids[r, :len(row)] = torch.tensor(row)
-                    token_types[r, :len(row)] = torch.tensor(tt)
-                    mask[r, :len(row)] = 1
-                out = self.model(input_ids=input_ids, token_type_ids=token_types,
-                                 attention_mask=mask)
+                out = self.model(**batch_tensors(
+                    ids[b:b + self.batch_size],
+                    features["token_type_ids"][b:b + self.batch_size], width))
                 starts.append(out.start_logits.float().numpy())
                 ends.append(out.end_logits.float().numpy())
         return np.concatenate(starts), np.concatenate(ends)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from retrieval.answer.answerability import batch_tensors
 from retrieval.answer.reader import Windowing, encode
 from retrieval.errors import InputError
 
@@ -156,16 +157,8 @@ def epoch_order(windows: Windows, keep_no_answer: float, seed: int, epoch: int,
 def _batch(windows: Windows, rows: Sequence[int]) -> dict[str, Any]:
     import torch
 
-    width = max(len(windows.input_ids[r]) for r in rows)
-    ids = torch.zeros((len(rows), width), dtype=torch.long)
-    types = torch.zeros_like(ids)
-    mask = torch.zeros_like(ids)
-    for i, r in enumerate(rows):
-        n = len(windows.input_ids[r])
-        ids[i, :n] = torch.tensor(windows.input_ids[r])
-        types[i, :n] = torch.tensor(windows.token_type_ids[r])
-        mask[i, :n] = 1
-    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask,
+    return {**batch_tensors([windows.input_ids[r] for r in rows],
+                            [windows.token_type_ids[r] for r in rows]),
             "start_positions": torch.tensor([windows.starts[r] for r in rows]),
             "end_positions": torch.tensor([windows.ends[r] for r in rows])}
 
@@ -221,10 +214,35 @@ def train(base_path: str, articles: dict[str, str], questions: Sequence[dict[str
         ((1 - no_answer_share) + no_answer_share * settings.keep_no_answer)
         * len(windows.starts) / settings.batch_size)
     total = max(1, round(per_epoch * settings.epochs))
+    record = {"settings": _settings_json(settings), "train_articles": train_ids,
+              "held_out_articles": held_out, "examples": len(examples),
+              "windows": len(windows.starts), "no_answer_window_share": no_answer_share,
+              "steps": total}
+    (out_dir / "run.json").write_text(json.dumps(record, indent=1))
+    step, seconds = fit(
+        model, out_dir, total, settings.learning_rate, settings.weight_decay,
+        settings.warmup, settings.checkpoint_every,
+        lambda done: _batches(windows, settings, per_epoch, total, done),
+        lambda rows: model(**_batch(windows, rows)).loss, progress)
+    torch.save(trainable_state(model), out_dir / "trained.pt")
+    record.update({"seconds": seconds, "steps_done": step})
+    (out_dir / "run.json").write_text(json.dumps(record, indent=1))
+    return record
+
+
+def fit(model: Any, out_dir: Path, total: int, learning_rate: float, weight_decay: float,
+        warmup: float, checkpoint_every: int, batches: Callable[[int], Iterator[list[int]]],
+        loss_of: Callable[[list[int]], Any], progress: Progress | None) -> tuple[int, float]:
+    """The training loop both trained models share: AdamW on the trainable parameters, a
+    linear warm-up then decay, resumed from ``out_dir/checkpoint.pt`` when there is one; the
+    loss logged to ``log.jsonl`` every 20 steps, a checkpoint every ``checkpoint_every``.
+    ``batches(done)`` yields the rows of the steps after the first ``done``. Returns the steps
+    done and the seconds they took (over every session of the run)."""
+    import torch
+
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=settings.learning_rate,
-                                  weight_decay=settings.weight_decay)
-    warm = max(1, int(total * settings.warmup))
+    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
+    warm = max(1, int(total * warmup))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
     step, seconds = 0, 0.0
@@ -235,39 +253,31 @@ def train(base_path: str, articles: dict[str, str], questions: Sequence[dict[str
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, seconds = state["step"], state["seconds"]
-    record = {"settings": _settings_json(settings), "train_articles": train_ids,
-              "held_out_articles": held_out, "examples": len(examples),
-              "windows": len(windows.starts), "no_answer_window_share": no_answer_share,
-              "steps": total}
-    (out_dir / "run.json").write_text(json.dumps(record, indent=1))
     model.train()
-    log = (out_dir / "log.jsonl").open("a")
     running: list[float] = []
-    for rows in _batches(windows, settings, per_epoch, total, step):
-        began = time.perf_counter()
-        out = model(**_batch(windows, rows))
-        out.loss.backward()
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
-        step += 1
-        seconds += time.perf_counter() - began
-        running.append(out.loss.item())
-        if step % 20 == 0 or step == total:
-            figures = {"loss": float(np.mean(running)),
-                       "lr": float(scheduler.get_last_lr()[0]), "seconds": seconds}
-            log.write(json.dumps({"step": step, **figures}) + "\n")
-            log.flush()
-            running = []
-            if progress:
-                progress(step, total, figures)
-        if step % settings.checkpoint_every == 0 or step == total:
-            _save_checkpoint(checkpoint, model, optimizer, scheduler, step, seconds)
+    with (out_dir / "log.jsonl").open("a") as log:
+        for rows in batches(step):
+            began = time.perf_counter()
+            loss = loss_of(rows)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            step += 1
+            seconds += time.perf_counter() - began
+            running.append(loss.item())
+            if step % 20 == 0 or step == total:
+                figures = {"loss": float(np.mean(running)),
+                           "lr": float(scheduler.get_last_lr()[0]), "seconds": seconds}
+                log.write(json.dumps({"step": step, **figures}) + "\n")
+                log.flush()
+                running = []
+                if progress:
+                    progress(step, total, figures)
+            if step % checkpoint_every == 0 or step == total:
+                _save_checkpoint(checkpoint, model, optimizer, scheduler, step, seconds)
     model.eval()
-    torch.save(trainable_state(model), out_dir / "trained.pt")
-    record.update({"seconds": seconds, "steps_done": step})
-    (out_dir / "run.json").write_text(json.dumps(record, indent=1))
-    return record
+    return step, seconds
 
 
 def _batches(windows: Windows, settings: TrainingSettings, per_epoch: int, total: int,
