@@ -116,6 +116,7 @@ class ReaderSettings(_Section):
     passages: int = Field(6, ge=1, le=50)
     top_spans: int = Field(3, ge=1, le=10)
     min_margin: float = -9.0
+    passage_weight: float = Field(10.0, ge=0.0)
     check: bool = True
     min_answerable: float = -100.0
     answer_by: Literal["reader", "llm"] = "reader"

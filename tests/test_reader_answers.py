@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 import pytest
 from fakes import QueuedLLM
 
-from retrieval.answer.reader import Reading, Span
+from retrieval.answer.reader import Reading, Span, ranked
 from retrieval.engine import Engine
 
 VOLCANO = (
@@ -30,9 +30,12 @@ class ScriptedReader:
         self.no_answer = no_answer
         self.answerable = answerable
         self.read_texts: list[list[str]] = []
+        self.priors: list[list[float]] = []
 
-    def read(self, question: str, texts: Sequence[str], top_n: int = 3) -> Reading:
+    def read(self, question: str, texts: Sequence[str], top_n: int = 3,
+             prior: Sequence[float] = ()) -> Reading:
         self.read_texts.append(list(texts))
+        self.priors.append(list(prior))
         spans = []
         for rank, phrase in enumerate(self.phrases):
             for i, text in enumerate(texts):
@@ -40,8 +43,8 @@ class ScriptedReader:
                 if at >= 0:
                     spans.append(Span(i, at, at + len(phrase), phrase, 10.0 - rank))
                     break
-        return Reading(spans[:top_n], self.no_answer,
-                       self.answerable if spans else None)
+        return ranked(Reading(spans[:top_n], self.no_answer,
+                              self.answerable if spans else None), prior)
 
 
 def test_the_readers_span_is_the_answer_and_its_sentence_the_citation(
@@ -59,6 +62,27 @@ def test_the_readers_span_is_the_answer_and_its_sentence_the_citation(
     assert "".join(streamed) == "six hours"
     assert llm.prompts == []  # answer_by = "reader": the base model is not asked
     assert len(reader.read_texts[0]) >= 2  # it reads more than search.top_k passages
+
+
+def test_the_reader_ranks_spans_with_their_passages_search_scores(
+        fast_engine: Callable[..., Engine]) -> None:
+    # "Sunday" scores one point below "six hours", but its passage is the one search ranks
+    # first for the question: with a large enough passage_weight it answers.
+    reader = ScriptedReader("six hours", "Sunday")
+    engine = fast_engine(reader=reader, **{**OPEN, "reader.passage_weight": 50.0})
+    engine.ingest_bytes(VOLCANO.encode(), "volcano.txt")
+    answer = engine.ask("When did Mount Etna erupt and send ash into the sky?")
+    found = engine.search("When did Mount Etna erupt and send ash into the sky?",
+                          k=len(reader.priors[0]))
+    assert reader.priors[0] == pytest.approx([50.0 * p.score for p in found])
+    assert answer.text == "Sunday"
+    assert answer.reader_margin == pytest.approx(9.0)  # the chosen span's own margin
+
+    plain = ScriptedReader("six hours", "Sunday")
+    engine = fast_engine(reader=plain, **{**OPEN, "reader.passage_weight": 0.0})
+    engine.ingest_bytes(VOLCANO.encode(), "volcano.txt")
+    assert engine.ask("When did Mount Etna erupt and send ash into the sky?").text == \
+        "six hours"
 
 
 def test_the_reader_abstains_below_the_calibrated_margin(

@@ -26,7 +26,8 @@ class Search(Protocol):
 
 
 class Reader(Protocol):
-    def read(self, question: str, texts: Sequence[str], top_n: int = 3) -> Reading: ...
+    def read(self, question: str, texts: Sequence[str], top_n: int = 3,
+             prior: Sequence[float] = ()) -> Reading: ...
 
 
 class Answerer:
@@ -191,7 +192,8 @@ class Answerer:
         the best span's sentence (chat models)."""
         cfg = self.settings.reader
         began = time.perf_counter()
-        reading = reader.read(question, [p.text for p in found], top_n=cfg.top_spans)
+        reading = reader.read(question, [p.text for p in found], top_n=cfg.top_spans,
+                              prior=[cfg.passage_weight * p.score for p in found])
         timings["reader_s"] = time.perf_counter() - began
         if reading.margin < cfg.min_margin or (
                 reading.answerable is not None and reading.answerable < cfg.min_answerable):

@@ -6,6 +6,10 @@ never a softmax per window, so scores compare across windows and passages; the n
 score is the lowest score of the [CLS] "span" over the windows (the window most sure that it
 holds an answer decides). ``Reading.margin`` (best span minus no-answer) is what the answer
 path compares with its calibrated threshold.
+
+A ``prior`` per passage (the answer path passes ``reader.passage_weight`` times each
+passage's search score) is added to its spans' scores when they are ranked, never to the
+scores themselves: the margin stays the chosen span's own.
 """
 
 from __future__ import annotations
@@ -89,6 +93,14 @@ def _best_in_window(start: np.ndarray, end: np.ndarray, context: np.ndarray,
     return found
 
 
+def ranked(reading: Reading, prior: Sequence[float] = ()) -> Reading:
+    """``reading`` with its spans ordered by score plus their passage's ``prior``."""
+    if not prior or len(reading.spans) < 2:
+        return reading
+    return replace(reading, spans=sorted(reading.spans,
+                                         key=lambda s: -(s.score + prior[s.passage])))
+
+
 def spans_from_logits(features: Any, start_logits: np.ndarray, end_logits: np.ndarray,
                       texts: Sequence[str], windowing: Windowing, top_n: int,
                       windows: Sequence[int] | None = None, first: int = 0) -> Reading:
@@ -148,16 +160,16 @@ class SpanReader:
                 ends.append(out.end_logits.float().numpy())
         return np.concatenate(starts), np.concatenate(ends)
 
-    def read(self, question: str, texts: Sequence[str], top_n: int = 3) -> Reading:
+    def read(self, question: str, texts: Sequence[str], top_n: int = 3,
+             prior: Sequence[float] = ()) -> Reading:
         texts = list(texts)
         if not texts:
             return Reading([], float("inf"))
         with self._tokenizing:
             features = encode(self.tokenizer, [question] * len(texts), texts, self.windowing)
         start, end = self.logits(features)
-        return self._checked(question, texts,
-                             spans_from_logits(features, start, end, texts, self.windowing,
-                                               top_n))
+        return self._checked(question, texts, ranked(
+            spans_from_logits(features, start, end, texts, self.windowing, top_n), prior))
 
     def read_many(self, asked: Sequence[tuple[str, Sequence[str]]], top_n: int = 3
                   ) -> list[Reading]:
