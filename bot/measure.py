@@ -388,7 +388,7 @@ def train_check_command(squad_dir: str | None, reader_dir: str | None, out_dir: 
     finally:
         bar.close()
     click.echo(f"Trained {record['steps_done']} steps in {record['seconds'] / 60:.1f} min "
-               f"({record['pairs']} sentence pairs); held-out pair AUC "
+               f"({record['pairs']} pairs); held-out pair AUC "
                f"{record['held_out_pair_auc']:.3f} → {out_dir}")
     if export_dir:
         weights = export_check_run(Path(out_dir), folder, Path(export_dir))

@@ -102,8 +102,10 @@ class Engine:
             if self._reader is None and self.settings.reader.model != "off":
                 cfg = self.settings.reader
                 self._reader = self.models.shared(
-                    ("reader", cfg.model, cfg.max_answer_tokens, cfg.check),
-                    lambda: load_span_reader(cfg.model, cfg.max_answer_tokens, cfg.check))
+                    ("reader", cfg.model, cfg.max_answer_tokens, cfg.check,
+                     cfg.check_weight),
+                    lambda: load_span_reader(cfg.model, cfg.max_answer_tokens, cfg.check,
+                                             cfg.check_weight))
             return self._reader
 
     @property

@@ -202,6 +202,40 @@ def test_a_span_level_check_reads_the_span_marked_in_its_sentence(tokenizer: Any
     assert check.asked[0][1] == ["The talks will be held in « Switzerland »."]
 
 
+class KeywordCheck:
+    """Scores a span's marked sentence ``score`` when it holds ``keyword``, else 0."""
+
+    level = "span"
+
+    def __init__(self, keyword: str, score: float) -> None:
+        self.keyword, self.score = keyword, score
+        self.asked: list[list[str]] = []
+
+    def scores(self, question: str, sentences: Any) -> list[float]:
+        self.asked.append(list(sentences))
+        return [self.score if self.keyword in s else 0.0 for s in sentences]
+
+
+def test_with_a_check_weight_the_check_ranks_every_candidate_span(tokenizer: Any) -> None:
+    texts = ["Officials met in Paris last week. The talks will be held in Switzerland. "
+             "Both sides sent envoys."]
+    encoder = ScriptedEncoder(tokenizer, {"switzerland": 4.0, "paris": 2.0},
+                              {"switzerland": 4.0, "paris": 2.0})
+    check = KeywordCheck("« Paris »", 5.0)
+    reading = SpanReader(encoder, tokenizer, Windowing(), check=check, check_weight=1.0).read(
+        "Where did the officials meet?", texts)
+    assert len(check.asked[0]) == len(reading.spans) >= 2  # every candidate is read
+    assert reading.spans[0].text == "Paris"  # 4 + 1 × 5 beats Switzerland's 8 + 0
+    assert reading.answerable == pytest.approx(5.0)  # the chosen span's check score
+    assert reading.margin == pytest.approx(4.0 - reading.no_answer)  # its own margin
+
+    unweighted = KeywordCheck("« Paris »", 5.0)
+    reading = SpanReader(encoder, tokenizer, Windowing(), check=unweighted).read(
+        "Where did the officials meet?", texts)
+    assert reading.spans[0].text == "Switzerland" and reading.answerable == 0.0
+    assert len(unweighted.asked[0]) == 1  # only the best span is checked
+
+
 def test_reading_many_questions_at_once_reads_each_as_alone(tokenizer: Any) -> None:
     encoder = ScriptedEncoder(tokenizer, {"paris": 2.0, "switzerland": 4.0, "monday": 3.0},
                               {"paris": 2.0, "switzerland": 4.0, "monday": 3.0})

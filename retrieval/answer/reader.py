@@ -9,7 +9,9 @@ path compares with its calibrated threshold.
 
 A ``prior`` per passage (the answer path passes ``reader.passage_weight`` times each
 passage's search score) is added to its spans' scores when they are ranked, never to the
-scores themselves: the margin stays the chosen span's own.
+scores themselves: the margin stays the chosen span's own. With an answerability check and a
+``check_weight``, the check reads every candidate span and that many times its logit joins
+the ranking too; ``Reading.answerable`` is then the chosen span's.
 """
 
 from __future__ import annotations
@@ -93,12 +95,20 @@ def _best_in_window(start: np.ndarray, end: np.ndarray, context: np.ndarray,
     return found
 
 
-def ranked(reading: Reading, prior: Sequence[float] = ()) -> Reading:
-    """``reading`` with its spans ordered by score plus their passage's ``prior``."""
-    if not prior or len(reading.spans) < 2:
+def ranked(reading: Reading, prior: Sequence[float] = (),
+           bonus: Sequence[float] = ()) -> Reading:
+    """``reading`` with its spans ordered by score plus their passage's ``prior`` plus their
+    own ``bonus`` (one per span, in the reading's order)."""
+    if (not prior and not bonus) or len(reading.spans) < 2:
         return reading
-    return replace(reading, spans=sorted(reading.spans,
-                                         key=lambda s: -(s.score + prior[s.passage])))
+
+    def key(i: int) -> float:
+        span = reading.spans[i]
+        return -(span.score + (prior[span.passage] if prior else 0.0) +
+                 (bonus[i] if bonus else 0.0))
+
+    return replace(reading, spans=[reading.spans[i]
+                                   for i in sorted(range(len(reading.spans)), key=key)])
 
 
 def spans_from_logits(features: Any, start_logits: np.ndarray, end_logits: np.ndarray,
@@ -137,9 +147,11 @@ class SpanReader:
     tokenizer (whose truncation settings each call sets) is used under a lock."""
 
     def __init__(self, model: Any, tokenizer: Any, windowing: Windowing | None = None,
-                 batch_size: int = 16, check: Check | None = None):
+                 batch_size: int = 16, check: Check | None = None,
+                 check_weight: float = 0.0):
         self.model = model
         self.check = check
+        self.check_weight = check_weight
         self.tokenizer = tokenizer
         self._tokenizing = threading.Lock()
         self.windowing = windowing or Windowing()
@@ -168,8 +180,9 @@ class SpanReader:
         with self._tokenizing:
             features = encode(self.tokenizer, [question] * len(texts), texts, self.windowing)
         start, end = self.logits(features)
-        return self._checked(question, texts, ranked(
-            spans_from_logits(features, start, end, texts, self.windowing, top_n), prior))
+        return self._checked(question, texts,
+                             spans_from_logits(features, start, end, texts, self.windowing,
+                                               top_n), prior)
 
     def read_many(self, asked: Sequence[tuple[str, Sequence[str]]], top_n: int = 3
                   ) -> list[Reading]:
@@ -197,9 +210,20 @@ class SpanReader:
             first += len(texts)
         return readings
 
-    def _checked(self, question: str, texts: Sequence[str], reading: Reading) -> Reading:
+    def _checked(self, question: str, texts: Sequence[str], reading: Reading,
+                 prior: Sequence[float] = ()) -> Reading:
+        """The spans ranked (``prior``, and the check's logits when it ranks too), with the
+        check's score for the chosen one."""
         if self.check is None or not reading.spans:
-            return reading
-        best = reading.spans[0]
-        evidence = evidence_for(self.check.level, texts[best.passage], best.start, best.end)
-        return replace(reading, answerable=self.check.scores(question, [evidence])[0])
+            return ranked(reading, prior)
+        if not self.check_weight:
+            reading = ranked(reading, prior)
+        candidates = reading.spans if self.check_weight else reading.spans[:1]
+        scores = self.check.scores(question, [
+            evidence_for(self.check.level, texts[s.passage], s.start, s.end)
+            for s in candidates])
+        if self.check_weight:
+            by_span = {id(s): score for s, score in zip(candidates, scores)}
+            reading = ranked(reading, prior, [self.check_weight * x for x in scores])
+            return replace(reading, answerable=by_span[id(reading.spans[0])])
+        return replace(reading, answerable=scores[0])

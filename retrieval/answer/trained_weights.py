@@ -141,9 +141,11 @@ def load_check(files: ReaderFiles, base_path: str, reader: Any, tokenizer: Any
                               str(section.get("level", "sentence")))
 
 
-def load_span_reader(model: str, max_answer_tokens: int, check: bool = True) -> SpanReader:
+def load_span_reader(model: str, max_answer_tokens: int, check: bool = True,
+                     check_weight: float = 0.0) -> SpanReader:
     """The configured reader (``reader.model``), with its answerability check when it has one
-    and ``check`` is on: checked, loaded, ready to read."""
+    and ``check`` is on (ranking the spans with ``check_weight``): checked, loaded, ready to
+    read."""
     from retrieval.models.embedder import resolve_embedding_model
 
     files = read_files(resolve_reader_folder(model))
@@ -154,7 +156,7 @@ def load_span_reader(model: str, max_answer_tokens: int, check: bool = True) -> 
                           stride=shape.get("stride", 96), max_answer_tokens=max_answer_tokens)
     checker = load_check(files, base, encoder, tokenizer) \
         if check and "answerability" in files.manifest else None
-    return SpanReader(encoder, tokenizer, windowing, check=checker)
+    return SpanReader(encoder, tokenizer, windowing, check=checker, check_weight=check_weight)
 
 
 def export(trained: dict[str, Any], folder: Path, manifest: dict[str, Any]) -> Path:

@@ -147,7 +147,9 @@ def export_check_run(run_dir: Path, squad: Path, target: Path) -> Path:
         "trained_layers": record["settings"]["trained_layers"],
         "max_length": record["settings"]["max_length"],
         "level": record["settings"].get("level", "sentence"),
-        "data": {"name": "SQuAD 2.0 dev, sentence pairs", "licence": LICENCE,
+        "data": {"name": "SQuAD 2.0 dev, sentence pairs" if record["settings"].get("level") !=
+                 "span" else "SQuAD 2.0 dev, the reader's own top spans on its training "
+                 "paragraphs, marked in their sentences", "licence": LICENCE,
                  "articles_sha256": sha256(squad / "articles.jsonl"),
                  "questions_sha256": sha256(squad / "questions.jsonl")},
         **{k: record[k] for k in ("settings", "pairs", "pairs_by_kind")},
