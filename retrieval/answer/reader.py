@@ -223,7 +223,7 @@ class SpanReader:
             evidence_for(self.check.level, texts[s.passage], s.start, s.end)
             for s in candidates])
         if self.check_weight:
-            by_span = {id(s): score for s, score in zip(candidates, scores)}
+            by_span = dict(zip(candidates, scores))  # spans are frozen: hashable
             reading = ranked(reading, prior, [self.check_weight * x for x in scores])
-            return replace(reading, answerable=by_span[id(reading.spans[0])])
+            return replace(reading, answerable=by_span[reading.spans[0]])
         return replace(reading, answerable=scores[0])
