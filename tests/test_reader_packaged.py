@@ -5,11 +5,13 @@ last, and answers in the bot's own ask path with the sentence that holds the ans
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from config import load_settings
+from retrieval.answer.answerability import AnswerabilityCheck
 from retrieval.answer.reader import SpanReader
 from retrieval.answer.trained_weights import PACKAGED, load_span_reader, read_files
 from retrieval.engine import Engine
@@ -25,7 +27,8 @@ def _paragraph_with(word: str) -> str:
 
 @pytest.fixture(scope="module")
 def reader() -> SpanReader:
-    return load_span_reader("packaged", load_settings(None).reader.max_answer_tokens)
+    cfg = load_settings(None).reader
+    return load_span_reader("packaged", cfg.max_answer_tokens, cfg.check, cfg.check_weight)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +38,9 @@ def min_margin() -> float:
 
 def test_the_packaged_reader_is_the_default_and_its_manifest_checks() -> None:
     assert load_settings(None).reader.model == "packaged"
-    files = read_files(PACKAGED)  # digest checked against the manifest
-    assert files.weights.stat().st_size <= 25_000_000
+    files = read_files(PACKAGED)  # digests checked against the manifest
+    check = PACKAGED / files.manifest["answerability"]["file"]
+    assert files.weights.stat().st_size + check.stat().st_size <= 25_000_000
     manifest = files.manifest
     assert manifest["data"]["licence"].startswith("SQuAD 2.0")
     assert set(manifest["held_out_articles"]).isdisjoint(manifest["train_articles"])
@@ -47,6 +51,22 @@ def test_the_reader_finds_where_the_talks_take_place(reader: SpanReader,
     reading = reader.read("Where will the talks take place?", [_paragraph_with("Switzerland")])
     assert reading.spans[0].text == "Switzerland"
     assert reading.margin >= min_margin
+
+
+def test_the_reader_and_its_check_read_safely_from_several_threads(reader: SpanReader) -> None:
+    # The check shares the reader's tokenizer, whose truncation each call sets: one lock.
+    assert isinstance(reader.check, AnswerabilityCheck) and reader.check_weight > 0
+    assert reader.check.tokenizer is reader.tokenizer
+    assert reader.check._tokenizing is reader._tokenizing
+    asked = [("Where will the talks take place?", [_paragraph_with("Switzerland")]),
+             ("Which think tank does Yun Sun work for?", [_paragraph_with("Stimson")]),
+             ("Who is China's lead trade negotiator?", [_paragraph_with("He Lifeng"),
+                                                        _paragraph_with("Stimson")])] * 4
+    alone = [reader.read(q, texts) for q, texts in asked]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda item: reader.read(*item), asked))
+    assert [r.spans for r in together] == [r.spans for r in alone]
+    assert [r.answerable for r in together] == pytest.approx([r.answerable for r in alone])
 
 
 def test_the_reader_abstains_when_the_article_does_not_say(reader: SpanReader,

@@ -48,15 +48,17 @@ def batch_tensors(input_ids: Sequence[Sequence[int]], token_type_ids: Sequence[S
 
 
 class AnswerabilityCheck:
-    """Thread-safe: inference only; the fast tokenizer is used under a lock."""
+    """Thread-safe: inference only; the fast tokenizer is used under a lock. A tokenizer
+    shared with the reader must share its lock too (``tokenizer_lock``): each call sets the
+    tokenizer's truncation, and the reader's differs."""
 
     def __init__(self, model: Any, tokenizer: Any, max_length: int = 128,
-                 level: str = "sentence"):
+                 level: str = "sentence", tokenizer_lock: threading.Lock | None = None):
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.level = level
-        self._tokenizing = threading.Lock()
+        self._tokenizing = tokenizer_lock or threading.Lock()
 
     def scores(self, question: str, sentences: Sequence[str]) -> list[float]:
         import torch

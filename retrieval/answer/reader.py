@@ -56,7 +56,7 @@ class Span:
 class Reading:
     spans: list[Span]  # best first, non-overlapping
     no_answer: float
-    # The answerability check's logit for the best span's sentence (None: no check).
+    # The answerability check's logit for the chosen span (None: no check).
     answerable: float | None = None
 
     @property
@@ -148,12 +148,15 @@ class SpanReader:
 
     def __init__(self, model: Any, tokenizer: Any, windowing: Windowing | None = None,
                  batch_size: int = 16, check: Check | None = None,
-                 check_weight: float = 0.0):
+                 check_weight: float = 0.0, tokenizer_lock: threading.Lock | None = None):
         self.model = model
         self.check = check
-        self.check_weight = check_weight
+        # Only a span-level check tells the spans of one sentence apart; a sentence-level one
+        # (measured only as an abstention test) scores just the chosen span.
+        self.check_weight = check_weight if check is not None and check.level == "span" \
+            else 0.0
         self.tokenizer = tokenizer
-        self._tokenizing = threading.Lock()
+        self._tokenizing = tokenizer_lock or threading.Lock()
         self.windowing = windowing or Windowing()
         self.batch_size = batch_size
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,8 +112,8 @@ def load_model(files: ReaderFiles, base_path: str) -> tuple[Any, Any]:
     return model, AutoTokenizer.from_pretrained(base_path)
 
 
-def load_check(files: ReaderFiles, base_path: str, reader: Any, tokenizer: Any
-               ) -> AnswerabilityCheck:
+def load_check(files: ReaderFiles, base_path: str, reader: Any, tokenizer: Any,
+               tokenizer_lock: threading.Lock | None = None) -> AnswerabilityCheck:
     """The answerability check on top of the loaded reader: the reader's embeddings and lower
     layers (shared modules), its own top layers and head."""
     import torch
@@ -138,7 +139,7 @@ def load_check(files: ReaderFiles, base_path: str, reader: Any, tokenizer: Any
     share_lower_layers(model, reader, layers)
     model.eval()
     return AnswerabilityCheck(model, tokenizer, int(section.get("max_length", 128)),
-                              str(section.get("level", "sentence")))
+                              str(section.get("level", "sentence")), tokenizer_lock)
 
 
 def load_span_reader(model: str, max_answer_tokens: int, check: bool = True,
@@ -154,9 +155,12 @@ def load_span_reader(model: str, max_answer_tokens: int, check: bool = True,
     shape = files.manifest.get("settings", {}).get("windowing", {})
     windowing = Windowing(max_length=shape.get("max_length", 256),
                           stride=shape.get("stride", 96), max_answer_tokens=max_answer_tokens)
-    checker = load_check(files, base, encoder, tokenizer) \
+    # One tokenizer, so one lock: the reader and its check set different truncation on it.
+    lock = threading.Lock()
+    checker = load_check(files, base, encoder, tokenizer, lock) \
         if check and "answerability" in files.manifest else None
-    return SpanReader(encoder, tokenizer, windowing, check=checker, check_weight=check_weight)
+    return SpanReader(encoder, tokenizer, windowing, check=checker, check_weight=check_weight,
+                      tokenizer_lock=lock)
 
 
 def export(trained: dict[str, Any], folder: Path, manifest: dict[str, Any]) -> Path:
