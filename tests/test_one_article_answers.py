@@ -50,9 +50,10 @@ def test_own_questions_about_the_one_article_are_answered_from_it(engine: Engine
             assert answer.citations and answer.citations[0].title.startswith("China and U.S.")
     answered = sum(not abstained for _, _, abstained in replies)
     assert answered >= 9, replies  # the gate lets the article's own questions through
-    # Measured with the packaged 270M model: 3 of 10 right (the target is 9; see
-    # the README's figures). This pins that level so a regression shows.
-    assert right >= 3, replies
+    # Measured with the packaged reader ranking its spans with the passage prior and its
+    # check: 7 of 10 right (the 270M model alone: 3; the target is 8). This pins 6, one
+    # close call below, so that a regression shows.
+    assert right >= 6, replies
 
 
 def test_off_topic_questions_are_refused_on_a_one_article_collection(engine: Engine) -> None:
