@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from bot.cli import cli
 from config import Settings
@@ -25,17 +25,20 @@ STORIES = [
 ]
 
 
-def test_bench_reports_every_figure(make_settings: Callable[..., Settings],
-                                    tmp_path: Path) -> None:
+def run_bench(settings: Settings, tmp_path: Path, *options: str) -> Result:
+    """``articlebot bench --json`` at toy sizes on ``STORIES``, plus ``options``."""
     articles = tmp_path / "bbc.jsonl"
     articles.write_text("".join(
         json.dumps({"doc_id": f"bbc/{i}", "title": t, "text": x}) + "\n"
         for i, (t, x) in enumerate(STORIES)))
-    settings = make_settings()
-    result = CliRunner().invoke(cli, [
+    return CliRunner().invoke(cli, [
         "--data-dir", str(settings.data_dir), "bench", "--articles", str(articles),
-        "--ingest-articles", "3", "--sizes", "300,1000", "--queries", "5", "--asks", "2",
-        "--json"])
+        "--ingest-articles", "3", "--queries", "5", "--asks", "2", "--json", *options])
+
+
+def test_bench_reports_every_figure(make_settings: Callable[..., Settings],
+                                    tmp_path: Path) -> None:
+    result = run_bench(make_settings(), tmp_path, "--sizes", "300,1000")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["ingest_articles"] == 3 and report["ingest_chunks"] >= 3

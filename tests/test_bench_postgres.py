@@ -10,7 +10,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from postgres_fixture import PASSWORD
-from test_bench_command import STORIES
+from test_bench_command import run_bench
 from test_pgvector_search import leftovers
 
 from bot.cli import cli
@@ -21,15 +21,7 @@ from config import Settings
 def test_bench_times_postgres_and_drops_what_it_stored(
     pg_url: str, make_settings: Callable[..., Settings], tmp_path: Path,
 ) -> None:
-    articles = tmp_path / "bbc.jsonl"
-    articles.write_text("".join(
-        json.dumps({"doc_id": f"bbc/{i}", "title": t, "text": x}) + "\n"
-        for i, (t, x) in enumerate(STORIES)))
-    settings = make_settings()
-    result = CliRunner().invoke(cli, [
-        "--data-dir", str(settings.data_dir), "bench", "--articles", str(articles),
-        "--ingest-articles", "3", "--sizes", "300", "--queries", "5", "--asks", "2",
-        "--backend", "postgres", "--json"])
+    result = run_bench(make_settings(), tmp_path, "--sizes", "300", "--backend", "postgres")
     assert result.exit_code == 0, result.output
     assert PASSWORD not in result.output and pg_url not in result.output
     report = json.loads(result.stdout)
