@@ -86,3 +86,28 @@ def test_a_few_steps_train_resume_and_export_a_reader_that_loads(tmp_path: Path)
 def test_settings_record_every_choice() -> None:
     fields = TrainingSettings().__dataclass_fields__
     assert {"epochs", "frozen_layers", "keep_no_answer", "negatives", "seed"} <= set(fields)
+
+
+def test_window_and_embedding_choices_reach_the_manifest_and_the_loaded_reader(
+        tmp_path: Path) -> None:
+    squad = write_squad(tmp_path / "squad")
+    export = tmp_path / "weights"
+    result = CliRunner().invoke(cli, [
+        "train-reader", "--squad", str(squad), "--out", str(tmp_path / "run"), "--epochs",
+        "0.3", "--frozen-layers", "6", "--train-embeddings", "--max-length", "128",
+        "--stride", "32", "--held-out-articles", "1", "--export", str(export)])
+    assert result.exit_code == 0, result.output
+    settings = read_files(export).manifest["settings"]
+    assert settings["freeze_embeddings"] is False
+    assert settings["windowing"]["max_length"] == 128 and settings["windowing"]["stride"] == 32
+    reader = load_span_reader(str(export), 30, check=False)
+    assert (reader.windowing.max_length, reader.windowing.stride) == (128, 32)
+
+
+def test_a_stride_too_long_for_the_window_is_one_clear_sentence(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["train-reader", "--squad", str(write_squad(
+        tmp_path / "squad")), "--out", str(tmp_path / "run"), "--max-length", "128",
+        "--stride", "96"])
+    assert result.exit_code == 2
+    assert "must be under half the window" in result.output
+    assert not (tmp_path / "run").exists()
