@@ -16,8 +16,9 @@ import click
 from bot.context import Context, Group, pass_context
 from bot.insight_cli import export, stats, unanswered
 from bot.maintenance import backup_command, check_command, migrate_command, restore_command
-from bot.measure import bench_command, eval_command, train_check_command, train_reader_command
+from bot.measure import bench_command, eval_command
 from bot.run import run_command
+from bot.training_cli import calibrate_reader_command, train_check_command, train_reader_command
 
 if TYPE_CHECKING:
     from retrieval.engine import Engine
@@ -272,6 +273,7 @@ cli.add_command(eval_command)
 cli.add_command(bench_command)
 cli.add_command(train_check_command)
 cli.add_command(train_reader_command)
+cli.add_command(calibrate_reader_command)
 cli.add_command(run_command)  # light: discord is imported when it runs
 cli.add_command(unanswered)  # the question log: bot.insight_cli
 cli.add_command(stats)

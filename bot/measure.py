@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -35,7 +35,7 @@ def eval_dir() -> Path | None:
     return None
 
 
-def _find(*parts: str) -> str | None:
+def find_eval_file(*parts: str) -> str | None:
     """A default data file inside ``eval_dir()``, when it is there."""
     root = eval_dir()
     path = root.joinpath(*parts) if root is not None else None
@@ -45,8 +45,8 @@ def _find(*parts: str) -> str | None:
 def _eval_files(articles: str | None, questions: str | None) -> tuple[Path, Path]:
     """The eval data: what was passed, else squad2-dev/ in ``eval_dir()``; else one sentence
     saying what is missing and how to pass it."""
-    articles = articles or _find("squad2-dev", "articles.jsonl")
-    questions = questions or _find("squad2-dev", "questions.jsonl")
+    articles = articles or find_eval_file("squad2-dev", "articles.jsonl")
+    questions = questions or find_eval_file("squad2-dev", "questions.jsonl")
     if articles is None or questions is None:
         options = " and ".join(option for option, given in
                                (("--articles FILE", articles), ("--questions FILE", questions))
@@ -167,7 +167,7 @@ def _summary_eval(obj: Context, articles_path: str | None, limit: int, seed: int
     from retrieval.evaluation.summary_eval import SUMMARY_ROWS, run_summary_eval
 
     given = click.get_current_context().get_parameter_source
-    articles_path = articles_path or _find("bbc-news", "articles.jsonl")
+    articles_path = articles_path or find_eval_file("bbc-news", "articles.jsonl")
     if articles_path is None:
         raise click.ClickException(
             f"No articles to summarise found (bbc-news/ in ${EVAL_DIR_ENV}, or in a shared/eval "
@@ -224,7 +224,7 @@ def bench_command(obj: Context, articles_path: str | None, ingest_articles: int,
         else (cast(Literal["sqlite", "postgres"], backend),))
     if "postgres" in backends:  # an unreachable database is said before minutes of SQLite
         reach_postgres(obj.settings)
-    articles_path = articles_path or _find("bbc-news", "articles.jsonl")
+    articles_path = articles_path or find_eval_file("bbc-news", "articles.jsonl")
     if articles_path is None:
         click.echo(f"No BBC News set found (bbc-news/ in ${EVAL_DIR_ENV} or a shared/eval "
                    "folder): timing the sample article and text made from it.", err=True)
@@ -252,160 +252,3 @@ def _print_side_by_side(reports: dict[str, dict[str, Any]],
     for key, note in shown:
         values = "  ".join(f"{_fmt(r.get(key)):>10}" for r in reports.values())
         click.echo(f"{key:<{width}}  {values}  {note}".rstrip())
-
-
-def _step_bar(desc: str) -> tuple[Any, Callable[[int, int, dict[str, float]], None]]:
-    """A progress bar with an ETA on stderr, and the training loop's callback that moves it."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=None, unit="step", file=sys.stderr, desc=desc)
-
-    def progress(step: int, total: int, figures: dict[str, float]) -> None:
-        bar.total = total
-        bar.n = step
-        bar.set_postfix(loss=f"{figures['loss']:.3f}")
-        bar.refresh()
-
-    return bar, progress
-
-
-def _squad_folder(squad_dir: str | None) -> Path:
-    folder = Path(squad_dir) if squad_dir else None
-    if folder is None:
-        found = _find("squad2-dev", "questions.jsonl")
-        folder = Path(found).parent if found else None
-    if folder is None or not (folder / "articles.jsonl").is_file():
-        raise click.ClickException(f"No SQuAD 2.0 dev found (squad2-dev/ in ${EVAL_DIR_ENV} "
-                                   "or a shared/eval folder): pass --squad FOLDER.")
-    return folder
-
-
-@click.command(name="train-reader")
-@click.option("--squad", "squad_dir", type=click.Path(exists=True, file_okay=False),
-              help="Folder with SQuAD 2.0 dev's articles.jsonl and questions.jsonl (default: "
-                   "squad2-dev/ in $ARTICLEBOT_EVAL_DIR or ../shared/eval).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reader-runs/run",
-              show_default=True, help="Run folder: checkpoints, log, trained tensors. A run "
-                                      "found there resumes from its last checkpoint.")
-@click.option("--epochs", type=click.FloatRange(min=0.01), default=3.3, show_default=True)
-@click.option("--frozen-layers", type=click.IntRange(0, 6), default=0, show_default=True,
-              help="Lowest encoder layers kept as packaged (faster; fewer weights to ship).")
-@click.option("--keep-no-answer", type=click.FloatRange(0.05, 1.0), default=0.6,
-              show_default=True, help="Share of no-answer windows drawn into each epoch.")
-@click.option("--negatives", type=click.FloatRange(0.0, 1.0), default=0.3, show_default=True,
-              help="Share of answerable questions also read against their article's most "
-                   "similar other paragraph, as 'no answer'.")
-@click.option("--train-embeddings", is_flag=True,
-              help="Train the word embeddings too (they are frozen by default: trained, they "
-                   "add 23 MB to the exported weights).")
-@click.option("--max-length", type=click.IntRange(64, 512), default=256, show_default=True,
-              help="Tokens per window (question and passage); the reader reads with the same.")
-@click.option("--stride", type=click.IntRange(0, 256), default=96, show_default=True,
-              help="Tokens shared by consecutive windows of a long passage.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--held-out-articles", type=click.IntRange(min=0), default=7, show_default=True,
-              help="Articles never trained on (a fixed, seeded draw), for honest figures.")
-@click.option("--threads", type=click.IntRange(min=0), default=0,
-              help="Torch threads (0: one per core).")
-@click.option("--export", "export_dir", type=click.Path(file_okay=False),
-              help="After training, write reader.safetensors and manifest.json here "
-                   "(reader.model = this folder uses them).")
-def train_reader_command(squad_dir: str | None, out_dir: str, epochs: float,
-                         frozen_layers: int, keep_no_answer: float, negatives: float,
-                         train_embeddings: bool, max_length: int, stride: int,
-                         seed: int, held_out_articles: int, threads: int,
-                         export_dir: str | None) -> None:
-    """Train the extractive reader on SQuAD 2.0 dev, split by article (minutes on a GPU,
-    about an hour per epoch on 2 CPU cores)."""
-
-    from retrieval.answer.reader import Windowing
-    from retrieval.evaluation.reader_training import TrainingSettings, export_run, run_training
-
-    if stride >= max_length // 2:
-        raise click.BadParameter(f"the stride ({stride}) must be under half the window "
-                                 f"({max_length} tokens).", param_hint="--stride")
-    folder = _squad_folder(squad_dir)
-    settings = TrainingSettings(epochs=epochs, frozen_layers=frozen_layers,
-                                keep_no_answer=keep_no_answer, negatives=negatives,
-                                freeze_embeddings=not train_embeddings,
-                                windowing=Windowing(max_length=max_length, stride=stride),
-                                seed=seed, held_out_articles=held_out_articles,
-                                threads=threads)
-    bar, progress = _step_bar("train-reader")
-
-    from retrieval.errors import InputError
-
-    try:
-        record = run_training(folder, Path(out_dir), settings, progress)
-    except InputError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        bar.close()
-    click.echo(f"Trained {record['steps_done']} steps in {record['seconds'] / 60:.1f} min "
-               f"({record['examples']} examples, {record['windows']} windows, "
-               f"{100 * record['no_answer_window_share']:.0f}% without an answer) → {out_dir}")
-    if export_dir:
-        weights = export_run(Path(out_dir), folder, Path(export_dir), {})
-        click.echo(f"Exported {weights} ({weights.stat().st_size / 1e6:.1f} MB) and its "
-                   "manifest.")
-
-
-@click.command(name="train-check")
-@click.option("--squad", "squad_dir", type=click.Path(exists=True, file_okay=False),
-              help="Folder with SQuAD 2.0 dev's articles.jsonl and questions.jsonl (default: "
-                   "squad2-dev/ in $ARTICLEBOT_EVAL_DIR or ../shared/eval).")
-@click.option("--reader", "reader_dir", type=click.Path(exists=True, file_okay=False),
-              default=None, help="The exported reader to build on (default: the packaged "
-                                 "reader).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reader-runs/check",
-              show_default=True, help="Run folder: checkpoints, log, trained tensors. A run "
-                                      "found there resumes from its last checkpoint.")
-@click.option("--epochs", type=click.FloatRange(min=0.01), default=2.0, show_default=True)
-@click.option("--trained-layers", type=click.IntRange(1, 6), default=1, show_default=True,
-              help="The reader's top layers trained again for the check (what ships).")
-@click.option("--level", type=click.Choice(["sentence", "span"]), default="sentence",
-              show_default=True, help="What the check reads with the question: the answer's "
-              "sentence, or that sentence with the reader's span marked (its pairs come from "
-              "the reader's own spans on the training paragraphs).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--held-out-articles", type=click.IntRange(min=0), default=7, show_default=True,
-              help="Must match the reader's split.")
-@click.option("--threads", type=click.IntRange(min=0), default=0,
-              help="Torch threads (0: one per core).")
-@click.option("--export", "export_dir", type=click.Path(exists=True, file_okay=False),
-              help="After training, add answerability.safetensors to the reader in this folder "
-                   "and its manifest.")
-def train_check_command(squad_dir: str | None, reader_dir: str | None, out_dir: str,
-                        epochs: float, trained_layers: int, level: str, seed: int,
-                        held_out_articles: int, threads: int, export_dir: str | None) -> None:
-    """Train the reader's answerability check (does the answer's sentence answer the
-    question?) on SQuAD 2.0 dev sentence pairs, on the reader's article split (about 15
-    minutes on 2 CPU cores)."""
-
-    from retrieval.errors import InputError, ModelError
-    from retrieval.evaluation.reader_training import (
-        CheckSettings,
-        export_check_run,
-        run_check_training,
-    )
-
-    folder = _squad_folder(squad_dir)
-    settings = CheckSettings(epochs=epochs, trained_layers=trained_layers, level=level,
-                             seed=seed,
-                             held_out_articles=held_out_articles, threads=threads)
-    bar, progress = _step_bar("train-check")
-
-    try:
-        record = run_check_training(folder, Path(reader_dir) if reader_dir else None,
-                                    Path(out_dir), settings, progress)
-    except (InputError, ModelError) as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        bar.close()
-    click.echo(f"Trained {record['steps_done']} steps in {record['seconds'] / 60:.1f} min "
-               f"({record['pairs']} pairs); held-out pair AUC "
-               f"{record['held_out_pair_auc']:.3f} → {out_dir}")
-    if export_dir:
-        weights = export_check_run(Path(out_dir), folder, Path(export_dir))
-        click.echo(f"Exported {weights} ({weights.stat().st_size / 1e6:.1f} MB) into the "
-                   "reader's manifest.")

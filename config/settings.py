@@ -119,6 +119,7 @@ class ReaderSettings(_Section):
     passage_weight: float = Field(10.0, ge=0.0)
     check: bool = True
     check_weight: float = Field(2.0, ge=0.0)
+    calibration: bool = True
     min_answerable: float = -100.0
     answer_by: Literal["reader", "llm"] = "reader"
     max_answer_tokens: int = Field(30, ge=1, le=64)

@@ -103,9 +103,9 @@ class Engine:
                 cfg = self.settings.reader
                 self._reader = self.models.shared(
                     ("reader", cfg.model, cfg.max_answer_tokens, cfg.check,
-                     cfg.check_weight),
+                     cfg.check_weight, cfg.calibration),
                     lambda: load_span_reader(cfg.model, cfg.max_answer_tokens, cfg.check,
-                                             cfg.check_weight))
+                                             cfg.check_weight, cfg.calibration))
             return self._reader
 
     @property

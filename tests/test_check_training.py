@@ -83,6 +83,7 @@ def test_a_few_steps_train_export_and_load_a_check_on_its_reader(tmp_path: Path)
     (export / CHECK_WEIGHTS).write_bytes(b"damaged")
     with pytest.raises(ModelError, match=r"answerability check .*altered or damaged"):
         read_files(export)
+    assert load_span_reader(str(export), 30, check=False).check is None  # as the message says
     record = json.loads((tmp_path / "check" / "run.json").read_text())
     manifest = json.loads((export / "manifest.json").read_text())
     assert record["pairs"] > 0

@@ -38,7 +38,7 @@ LAYERS = {
 # supported-types list; only the CLI's measure commands reach the evaluation.
 BOT_MAY_IMPORT = ("retrieval.engine", "retrieval.types", "retrieval.errors",
                   "retrieval.questions", "retrieval.ingest.documents")
-BOT_MEASURE = "bot.measure"
+BOT_MEASURE = {"bot.measure", "bot.training_cli"}  # the CLI's measuring and training
 
 
 def _module_name(path: Path) -> str:
@@ -169,7 +169,7 @@ def test_the_bot_uses_only_the_facade_and_the_cli_alone_measures() -> None:
         for name in sorted(_imported(path, type_checking=True) & set(RETRIEVAL_MODULES)):
             if name in BOT_MAY_IMPORT:
                 continue
-            if module == BOT_MEASURE and _unit(name) == "retrieval.evaluation":
+            if module in BOT_MEASURE and _unit(name) == "retrieval.evaluation":
                 continue
             wrong.append(f"{module} imports {name}")
     assert not wrong, wrong

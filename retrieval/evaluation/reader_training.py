@@ -18,11 +18,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from retrieval.answer.calibration_training import CalibrationSettings, train_calibration
 from retrieval.answer.check_training import CheckSettings, Pair, build_span_pairs, train_check
-from retrieval.answer.reader import SpanReader
+from retrieval.answer.reader import SpanReader, Windowing
 from retrieval.answer.trained_weights import (
     PACKAGED,
     export,
+    export_calibration,
     export_check,
     read_files,
     resolve_reader_folder,
@@ -90,7 +92,7 @@ def run_check_training(folder: Path, reader_folder: Path | None, out_dir: Path,
     from retrieval.models.embedder import resolve_embedding_model
 
     reader_folder = reader_folder or PACKAGED
-    files = read_files(reader_folder)
+    files = read_files(reader_folder, check=False, calibration=False)
     split = files.manifest.get("settings", {})
     if (split.get("held_out_articles"), split.get("seed")) != (settings.held_out_articles,
                                                                 settings.seed):
@@ -162,11 +164,61 @@ def export_check_run(run_dir: Path, squad: Path, target: Path) -> Path:
     return export_check(trained, target, section)
 
 
+def run_calibration(folder: Path, reader_folder: Path | None, out_dir: Path,
+                    settings: CalibrationSettings,
+                    progress: Callable[[int, int, dict[str, float]], None] | None = None
+                    ) -> dict[str, Any]:
+    """Trains the calibration adapter on top of the reader in ``reader_folder`` (without any
+    calibration it already has), on the reader's own article split."""
+    from retrieval.answer.trained_weights import load_model
+    from retrieval.models.embedder import resolve_embedding_model
+
+    files = read_files(reader_folder or PACKAGED, check=False, calibration=False)
+    split = files.manifest.get("settings", {})
+    if (split.get("held_out_articles"), split.get("seed")) != (settings.held_out_articles,
+                                                                settings.seed):
+        raise InputError("The calibration must train on its reader's article split: use "
+                         f"--seed {split.get('seed')} and --held-out-articles "
+                         f"{split.get('held_out_articles')}.")
+    model, tokenizer = load_model(files, resolve_embedding_model("packaged"), calibrated=False)
+    shape = split.get("windowing", {})
+    windowing = Windowing(max_length=shape.get("max_length", 256),
+                          stride=shape.get("stride", 96))
+    articles, questions = squad_data(folder)
+    return train_calibration(model, tokenizer, windowing, articles, questions, out_dir,
+                             settings, progress)
+
+
+def export_calibration_run(run_dir: Path, squad: Path, target: Path) -> Path:
+    """Adds the run's calibration adapter to the reader in ``target`` (its manifest gains a
+    ``calibration`` section: data digests, settings, steps and time)."""
+    import torch
+
+    record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    settings = record["settings"]
+    section = {
+        "model": "a low-rank adapter on the reader's top layer and a new span head, merged "
+                 "into the reader at load",
+        "scale": settings["alpha"] / settings["rank"],
+        "data": {"name": "SQuAD 2.0 dev: each question with its paragraph and the most alike "
+                 "other paragraphs of its article", "licence": LICENCE,
+                 "articles_sha256": sha256(squad / "articles.jsonl"),
+                 "questions_sha256": sha256(squad / "questions.jsonl")},
+        **{k: record[k] for k in ("settings", "questions", "answerable")},
+        "training": {"steps": record.get("steps_done"), "seconds": record.get("seconds"),
+                     "machine": f"{platform.machine()}, CPU"},
+    }
+    trained = torch.load(run_dir / "trained.pt", weights_only=True)
+    return export_calibration(trained, target, section)
+
+
 def trained_articles(model: str) -> set[str]:
     """The SQuAD articles the configured reader trained on (none when it is off)."""
     if model == "off":
         return set()
-    return set(read_files(resolve_reader_folder(model)).manifest.get("train_articles", []))
+    folder = resolve_reader_folder(model)
+    return set(read_files(folder, check=False, calibration=False).manifest.get(
+        "train_articles", []))
 
 
 def read_alone(reader: SpanReader, articles: dict[str, str],
