@@ -231,6 +231,9 @@ def calibrate_reader_command(squad_dir: str | None, reader_dir: str | None, out_
                f"({record['questions']} questions, {record['answerable']} answerable) → "
                f"{out_dir}")
     if export_dir:
-        weights = export_calibration_run(Path(out_dir), folder, Path(export_dir))
+        try:
+            weights = export_calibration_run(Path(out_dir), folder, Path(export_dir))
+        except (InputError, ModelError) as exc:
+            raise click.ClickException(str(exc)) from None
         click.echo(f"Exported {weights} ({weights.stat().st_size / 1e6:.2f} MB) into the "
                    "reader's manifest.")

@@ -3,6 +3,7 @@ low-rank adapter merged into the reader's top layer, and its file checked like t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from torch import nn
 
 from bot.cli import cli
 from retrieval.answer.adapter import LowRank, merge_adapter
-from retrieval.answer.calibration_training import build_groups, shared_norm_loss
+from retrieval.answer.calibration_training import Group, build_groups, shared_norm_loss, targets
 from retrieval.answer.trained_weights import (
     CALIBRATION_WEIGHTS,
     load_model,
@@ -85,25 +86,57 @@ def test_a_merged_adapter_reads_exactly_as_the_trained_one() -> None:
     tensors = {"bert.encoder.layer.0.attention.self.query.lora_a": low.a.detach(),
                "bert.encoder.layer.0.attention.self.query.lora_b": low.b.detach(),
                "qa_outputs.weight": torch.ones(2, 4), "qa_outputs.bias": torch.zeros(2)}
-    merge_adapter(model, tensors, low.scale)
+    merge_adapter(model, tensors, low.scale, maps=["attention.self.query"])
     assert torch.allclose(model.bert.encoder.layer[0].attention.self.query(x), adapted,
                           atol=1e-5)
     assert torch.equal(model.qa_outputs.weight, torch.ones(2, 4))
 
 
-def test_an_adapter_that_does_not_fit_is_refused() -> None:
+def test_an_adapter_that_does_not_fit_is_refused_whole() -> None:
     model = _TinyReader()
-    tensors = {"bert.encoder.layer.0.attention.self.query.lora_a": torch.zeros(2, 5),
-               "bert.encoder.layer.0.attention.self.query.lora_b": torch.zeros(4, 2),
-               "qa_outputs.weight": torch.ones(2, 4), "qa_outputs.bias": torch.zeros(2)}
-    before = model.bert.encoder.layer[0].attention.self.query.weight.clone()
-    try:
-        merge_adapter(model, tensors, 1.0)
-    except (ValueError, RuntimeError):
-        pass
-    else:
-        raise AssertionError("a misfit adapter merged")
-    assert torch.equal(model.bert.encoder.layer[0].attention.self.query.weight, before)
+    query = "bert.encoder.layer.0.attention.self.query"
+    good = {f"{query}.lora_a": torch.ones(2, 4), f"{query}.lora_b": torch.ones(4, 2),
+            "qa_outputs.weight": torch.ones(2, 4), "qa_outputs.bias": torch.zeros(2)}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    misfits = [
+        {**good, f"{query}.lora_a": torch.zeros(2, 5)},  # the map's shape
+        {**good, "qa_outputs.weight": torch.ones(3, 4)},  # the head's, after a good map
+        {k: v for k, v in good.items() if k != f"{query}.lora_b"},  # a half map
+    ]
+    for tensors in misfits:
+        with pytest.raises(ValueError):
+            merge_adapter(model, tensors, 1.0, maps=["attention.self.query"])
+        assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+@pytest.mark.models
+def test_targets_mark_the_answer_in_its_own_windows_and_no_answer_everywhere() -> None:
+    from transformers import AutoTokenizer
+
+    from retrieval.answer.reader import Windowing, encode
+    from retrieval.models.embedder import resolve_embedding_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_embedding_model("packaged"))
+    long_own = " ".join(["The old bridge carried trams for decades."] * 6 +
+                        ["The bridge opened in 1932 after years of work."])
+    groups = [Group("When did the bridge open?", (long_own, "A museum stands nearby."),
+                    (long_own.index("1932"), long_own.index("1932") + 4)),
+              Group("Who designed the museum?", ("A museum stands nearby.", long_own), None)]
+    owners = [(g, k) for g, group in enumerate(groups) for k in range(len(group.passages))]
+    windowing = Windowing(max_length=48, stride=16)  # the long paragraph takes several
+    features = encode(tokenizer, [g.question for g in groups for _ in g.passages],
+                      [p for g in groups for p in g.passages], windowing)
+    answered, unanswerable = targets(features, owners, groups)
+    windows, starts, ends, scored = answered
+    assert len(windows) > 2 and starts and len(starts) == len(ends)
+    for (row, first), (_, last) in zip(starts, ends):
+        w = windows[row]
+        offsets = features["offset_mapping"][w]
+        assert long_own[offsets[first][0]:offsets[last][1]] == "1932"
+        assert owners[features["overflow_to_sample_mapping"][w]] == (0, 0)  # its own passage
+    assert all(tokens[0] == 0 and 0 not in tokens[1:] for _, tokens in scored)
+    windows, starts, ends, _ = unanswerable
+    assert starts == ends == [(row, 0) for row in range(len(windows))]
 
 
 @pytest.mark.models
@@ -126,8 +159,15 @@ def test_a_few_steps_calibrate_a_reader_that_loads_merged_and_checked(tmp_path: 
     calibrated = CliRunner().invoke(cli, [*args, "--export", str(export)])
     assert calibrated.exit_code == 0, calibrated.output
     assert "Exported" in calibrated.output
+    run = json.loads((tmp_path / "cal" / "run.json").read_text())
+    trained = torch.load(tmp_path / "cal" / "trained.pt")
     again = CliRunner().invoke(cli, args)  # resumes at its last step: nothing left to do
     assert again.exit_code == 0, again.output
+    assert json.loads((tmp_path / "cal" / "run.json").read_text())["steps_done"] == \
+        run["steps_done"] >= 1
+    resumed = torch.load(tmp_path / "cal" / "trained.pt")
+    assert trained.keys() == resumed.keys()
+    assert all(torch.equal(trained[k], resumed[k]) for k in trained)
     section = read_files(export).manifest["calibration"]
     assert section["data"]["licence"].startswith("SQuAD") and section["scale"] == 2.0
     assert section["bytes"] < 200_000  # rank 8 on one layer, and the head, float16
@@ -142,6 +182,13 @@ def test_a_few_steps_calibrate_a_reader_that_loads_merged_and_checked(tmp_path: 
     reading = load_span_reader(str(export), 30).read("Who leads the parade?", [
         "The festival opens on Friday with a parade led by mayor Ann Cole."])
     assert reading.spans
+
+    manifest_path = export / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["calibration"]["reader_sha256"] = "0" * 64  # a calibration of another reader
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="trained for another reader"):
+        load_span_reader(str(export), 30)
 
     (export / CALIBRATION_WEIGHTS).write_bytes(b"not the adapter")
     with pytest.raises(ModelError, match=r"reader\.calibration = false"):

@@ -28,7 +28,8 @@ def _paragraph_with(word: str) -> str:
 @pytest.fixture(scope="module")
 def reader() -> SpanReader:
     cfg = load_settings(None).reader
-    return load_span_reader("packaged", cfg.max_answer_tokens, cfg.check, cfg.check_weight)
+    return load_span_reader("packaged", cfg.max_answer_tokens, cfg.check, cfg.check_weight,
+                            cfg.calibration)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ the reader's embeddings and lower layers, which stay as they were.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -78,13 +78,17 @@ def adapter_tensors(model: Any, maps: Mapping[str, LowRank]) -> dict[str, torch.
     return tensors
 
 
-def merge_adapter(model: Any, tensors: Mapping[str, torch.Tensor], scale: float) -> None:
+def merge_adapter(model: Any, tensors: Mapping[str, torch.Tensor], scale: float,
+                  maps: Sequence[str] = LINEAR_MAPS) -> None:
     """Adds ``scale · B A`` to each adapted weight and loads the head (in place). Raises
     KeyError or ValueError when the tensors do not fit the model."""
     state = model.state_dict()
-    pairs = sorted(k[: -len(".lora_a")] for k in tensors if k.endswith(".lora_a"))
-    if not pairs or f"{HEAD}.weight" not in tensors:
-        raise ValueError("no adapted maps or no span head")
+    top = top_layer_index(model)
+    pairs = [f"bert.encoder.layer.{top}.{dotted}" for dotted in maps]
+    expected = {f"{p}.lora_{x}" for p in pairs for x in "ab"} | {f"{HEAD}.weight", f"{HEAD}.bias"}
+    if set(tensors) != expected:
+        raise ValueError(f"not an adapter of this reader's top layer ({len(tensors)} tensors, "
+                         f"{len(set(tensors) & expected)} of the {len(expected)} expected)")
     added: list[tuple[torch.Tensor, torch.Tensor]] = []  # all checked first, then applied
     for prefix in pairs:
         weight = state[f"{prefix}.weight"]

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from retrieval.answer.reader import Windowing, encode
-from retrieval.answer.training import _words, fit, split_articles
+from retrieval.answer.training import Progress, _words, fit, split_articles
 from retrieval.errors import InputError
 
 
@@ -64,6 +64,9 @@ def build_groups(articles: dict[str, str], questions: Sequence[dict[str, Any]],
             if text is None:
                 continue
             answer = (own.index(text), own.index(text) + len(text))
+        # An unanswerable question is read with the alike paragraphs too, all "no answer":
+        # SQuAD 2.0 writes it against its own paragraph, and the others rarely answer it
+        # (unchecked: the data gives no answer to look for).
         asked = _words(q["question"])
         alike = sorted((p for i, p in enumerate(paragraphs) if i != q["paragraph"]
                         and not any(a.lower() in p.lower() for a in q["answers"])),
@@ -127,9 +130,6 @@ def shared_norm_loss(start: Any, end: Any, scored: Sequence[tuple[int, list[int]
     return (part(start, starts) + part(end, ends)) / 2
 
 
-Progress = Callable[[int, int, dict[str, float]], None]
-
-
 def train_calibration(model: Any, tokenizer: Any, windowing: Windowing,
                       articles: dict[str, str], questions: Sequence[dict[str, Any]],
                       out_dir: Path, settings: CalibrationSettings,
@@ -176,6 +176,8 @@ def train_calibration(model: Any, tokenizer: Any, windowing: Windowing,
             if starts and ends:
                 losses.append(shared_norm_loss(out.start_logits[windows],
                                                out.end_logits[windows], scored, starts, ends))
+        if not losses:  # no window held a target (every answer cut off): a step of nothing
+            return out.start_logits.sum() * 0.0
         return torch.stack(losses).mean()
 
     step, seconds = fit(model, out_dir, total, settings.learning_rate, 0.0, settings.warmup,

@@ -120,7 +120,7 @@ def load_model(files: ReaderFiles, base_path: str, calibrated: bool = True
         raise ModelError(f"The trained reader's weights {files.weights} do not fit the "
                          f"packaged encoder: reinstall articlebot, or {_OFF}.")
     model.load_state_dict(trained, strict=False)
-    if calibrated and "calibration" in files.manifest:
+    if calibrated and files.manifest.get("calibration") is not None:
         _merge_calibration(files, model)
     model.eval()
     return model, AutoTokenizer.from_pretrained(base_path)
@@ -133,9 +133,13 @@ def _merge_calibration(files: ReaderFiles, model: Any) -> None:
 
     path = files.folder / CALIBRATION_WEIGHTS
     section = files.manifest["calibration"]
+    if section.get("reader_sha256") != files.manifest["weights"]["sha256"]:
+        raise ModelError(f"The reader's calibration {path} was trained for another reader: "
+                         "rerun articlebot calibrate-reader on this one, or set "
+                         "reader.calibration = false.")
     try:
         merge_adapter(model, load_file(str(path)), float(section["scale"]))
-    except (KeyError, ValueError, TypeError) as exc:
+    except Exception as exc:  # safetensors' own errors, misfit shapes, a bad scale
         raise ModelError(f"The reader's calibration {path} does not fit the reader ({exc}): "
                          "reinstall articlebot, or set reader.calibration = false.") from exc
 

@@ -119,6 +119,7 @@ def _span_pairs(reader_folder: Path, articles: dict[str, str],
     answer is right), kept in the run folder: reading every question takes a while."""
     from retrieval.answer.trained_weights import load_span_reader
 
+    # The reader as it will read at run time: with its calibration, when it has one.
     reader = load_span_reader(str(reader_folder), 30, check=False)
 
     def judge(span: str, answers: Sequence[str]) -> bool:
@@ -185,8 +186,11 @@ def run_calibration(folder: Path, reader_folder: Path | None, out_dir: Path,
     windowing = Windowing(max_length=shape.get("max_length", 256),
                           stride=shape.get("stride", 96))
     articles, questions = squad_data(folder)
-    return train_calibration(model, tokenizer, windowing, articles, questions, out_dir,
-                             settings, progress)
+    record = train_calibration(model, tokenizer, windowing, articles, questions, out_dir,
+                               settings, progress)
+    record["reader_sha256"] = files.manifest["weights"]["sha256"]
+    (out_dir / "run.json").write_text(json.dumps(record, indent=1))
+    return record
 
 
 def export_calibration_run(run_dir: Path, squad: Path, target: Path) -> Path:
@@ -195,8 +199,13 @@ def export_calibration_run(run_dir: Path, squad: Path, target: Path) -> Path:
     import torch
 
     record = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    reader = read_files(target, check=False, calibration=False).manifest["weights"]["sha256"]
+    if record.get("reader_sha256") != reader:
+        raise InputError(f"The calibration in {run_dir} was trained for another reader than "
+                         f"the one in {target}: export it to that reader's folder.")
     settings = record["settings"]
     section = {
+        "reader_sha256": reader,
         "model": "a low-rank adapter on the reader's top layer and a new span head, merged "
                  "into the reader at load",
         "scale": settings["alpha"] / settings["rank"],
