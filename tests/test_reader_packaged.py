@@ -12,7 +12,7 @@ import pytest
 
 from config import load_settings
 from retrieval.answer.answerability import AnswerabilityCheck
-from retrieval.answer.reader import SpanReader
+from retrieval.answer.reader import Reading, SpanReader
 from retrieval.answer.trained_weights import PACKAGED, load_span_reader, read_files
 from retrieval.engine import Engine
 
@@ -66,7 +66,14 @@ def test_the_reader_and_its_check_read_safely_from_several_threads(reader: SpanR
     alone = [reader.read(q, texts) for q, texts in asked]
     with ThreadPoolExecutor(max_workers=4) as pool:
         together = list(pool.map(lambda item: reader.read(*item), asked))
-    assert [r.spans for r in together] == [r.spans for r in alone]
+    # The same spans; their scores alike to float rounding (torch's threads may sum in
+    # another order when several reads share the cores).
+    def where(readings: list[Reading]) -> list[list[tuple[int, int, int, str]]]:
+        return [[(s.passage, s.start, s.end, s.text) for s in r.spans] for r in readings]
+
+    assert where(together) == where(alone)
+    assert [s.score for r in together for s in r.spans] == pytest.approx(
+        [s.score for r in alone for s in r.spans], abs=1e-3)
     assert [r.answerable for r in together] == pytest.approx([r.answerable for r in alone])
 
 
