@@ -12,6 +12,20 @@ import click
 
 from bot.measure import EVAL_DIR_ENV, find_eval_file
 
+# The options every training command shares.
+_squad_option = click.option(
+    "--squad", "squad_dir", type=click.Path(exists=True, file_okay=False),
+    help="Folder with SQuAD 2.0 dev's articles.jsonl and questions.jsonl (default: "
+         "squad2-dev/ in $ARTICLEBOT_EVAL_DIR or ../shared/eval).")
+_seed_option = click.option("--seed", type=int, default=0, show_default=True)
+_threads_option = click.option("--threads", type=click.IntRange(min=0), default=0,
+                               help="Torch threads (0: one per core).")
+
+
+def _held_out_option(help_text: str) -> Callable[[Any], Any]:
+    return click.option("--held-out-articles", type=click.IntRange(min=0), default=7,
+                        show_default=True, help=help_text)
+
 
 def _step_bar(desc: str) -> tuple[Any, Callable[[int, int, dict[str, float]], None]]:
     """A progress bar with an ETA on stderr, and the training loop's callback that moves it."""
@@ -40,9 +54,7 @@ def _squad_folder(squad_dir: str | None) -> Path:
 
 
 @click.command(name="train-reader")
-@click.option("--squad", "squad_dir", type=click.Path(exists=True, file_okay=False),
-              help="Folder with SQuAD 2.0 dev's articles.jsonl and questions.jsonl (default: "
-                   "squad2-dev/ in $ARTICLEBOT_EVAL_DIR or ../shared/eval).")
+@_squad_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reader-runs/run",
               show_default=True, help="Run folder: checkpoints, log, trained tensors. A run "
                                       "found there resumes from its last checkpoint.")
@@ -61,11 +73,9 @@ def _squad_folder(squad_dir: str | None) -> Path:
               help="Tokens per window (question and passage); the reader reads with the same.")
 @click.option("--stride", type=click.IntRange(0, 256), default=96, show_default=True,
               help="Tokens shared by consecutive windows of a long passage.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--held-out-articles", type=click.IntRange(min=0), default=7, show_default=True,
-              help="Articles never trained on (a fixed, seeded draw), for honest figures.")
-@click.option("--threads", type=click.IntRange(min=0), default=0,
-              help="Torch threads (0: one per core).")
+@_seed_option
+@_held_out_option("Articles never trained on (a fixed, seeded draw), for honest figures.")
+@_threads_option
 @click.option("--export", "export_dir", type=click.Path(file_okay=False),
               help="After training, write reader.safetensors and manifest.json here "
                    "(reader.model = this folder uses them).")
@@ -114,9 +124,7 @@ def train_reader_command(squad_dir: str | None, out_dir: str, epochs: float,
 
 
 @click.command(name="train-check")
-@click.option("--squad", "squad_dir", type=click.Path(exists=True, file_okay=False),
-              help="Folder with SQuAD 2.0 dev's articles.jsonl and questions.jsonl (default: "
-                   "squad2-dev/ in $ARTICLEBOT_EVAL_DIR or ../shared/eval).")
+@_squad_option
 @click.option("--reader", "reader_dir", type=click.Path(exists=True, file_okay=False),
               default=None, help="The exported reader to build on (default: the packaged "
                                  "reader).")
@@ -130,11 +138,9 @@ def train_reader_command(squad_dir: str | None, out_dir: str, epochs: float,
               show_default=True, help="What the check reads with the question: the answer's "
               "sentence, or that sentence with the reader's span marked (its pairs come from "
               "the reader's own spans on the training paragraphs).")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--held-out-articles", type=click.IntRange(min=0), default=7, show_default=True,
-              help="Must match the reader's split.")
-@click.option("--threads", type=click.IntRange(min=0), default=0,
-              help="Torch threads (0: one per core).")
+@_seed_option
+@_held_out_option("Must match the reader's split.")
+@_threads_option
 @click.option("--export", "export_dir", type=click.Path(exists=True, file_okay=False),
               help="After training, add answerability.safetensors to the reader in this folder "
                    "and its manifest.")
@@ -175,9 +181,7 @@ def train_check_command(squad_dir: str | None, reader_dir: str | None, out_dir: 
 
 
 @click.command(name="calibrate-reader")
-@click.option("--squad", "squad_dir", type=click.Path(exists=True, file_okay=False),
-              help="Folder with SQuAD 2.0 dev's articles.jsonl and questions.jsonl (default: "
-                   "squad2-dev/ in $ARTICLEBOT_EVAL_DIR or ../shared/eval).")
+@_squad_option
 @click.option("--reader", "reader_dir", type=click.Path(exists=True, file_okay=False),
               default=None, help="The exported reader to calibrate (default: the packaged "
                                  "reader).")
@@ -192,11 +196,9 @@ def train_check_command(squad_dir: str | None, reader_dir: str | None, out_dir: 
               help="The adapter's rank (8: 0.1 MB).")
 @click.option("--learning-rate", type=click.FloatRange(min=0.0, min_open=True), default=5e-4,
               show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--held-out-articles", type=click.IntRange(min=0), default=7, show_default=True,
-              help="Must match the reader's split.")
-@click.option("--threads", type=click.IntRange(min=0), default=0,
-              help="Torch threads (0: one per core).")
+@_seed_option
+@_held_out_option("Must match the reader's split.")
+@_threads_option
 @click.option("--export", "export_dir", type=click.Path(exists=True, file_okay=False),
               help="After training, add calibration.safetensors to the reader in this folder "
                    "and its manifest.")

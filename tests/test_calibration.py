@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-from test_reader_training import write_squad
+from test_reader_training import train_toy_reader
 from torch import nn
 
 from bot.cli import cli
@@ -143,13 +143,7 @@ def test_targets_mark_the_answer_in_its_own_windows_and_no_answer_everywhere() -
 def test_a_few_steps_calibrate_a_reader_that_loads_merged_and_checked(tmp_path: Path) -> None:
     from retrieval.models.embedder import resolve_embedding_model
 
-    squad = write_squad(tmp_path / "squad")
-    export = tmp_path / "weights"
-    split = ["--seed", "1", "--held-out-articles", "1"]
-    reader = CliRunner().invoke(cli, ["train-reader", "--squad", str(squad), "--out",
-                                      str(tmp_path / "run"), "--epochs", "0.2",
-                                      "--frozen-layers", "5", *split, "--export", str(export)])
-    assert reader.exit_code == 0, reader.output
+    squad, export, split = train_toy_reader(tmp_path)
     wrong_split = CliRunner().invoke(cli, ["calibrate-reader", "--squad", str(squad),
                                            "--reader", str(export), "--out",
                                            str(tmp_path / "c0")])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_reader_training import ARTICLES, write_squad
+from test_reader_training import ARTICLES, train_toy_reader
 
 from bot.cli import cli
 from retrieval.answer.check_training import CheckSettings, build_pairs, build_span_pairs
@@ -49,13 +49,7 @@ def test_only_the_training_articles_give_pairs() -> None:
 
 @pytest.mark.models
 def test_a_few_steps_train_export_and_load_a_check_on_its_reader(tmp_path: Path) -> None:
-    squad = write_squad(tmp_path / "squad")
-    export = tmp_path / "weights"
-    split = ["--seed", "1", "--held-out-articles", "1"]
-    reader = CliRunner().invoke(cli, ["train-reader", "--squad", str(squad), "--out",
-                                      str(tmp_path / "run"), "--epochs", "0.2",
-                                      "--frozen-layers", "5", *split, "--export", str(export)])
-    assert reader.exit_code == 0, reader.output
+    squad, export, split = train_toy_reader(tmp_path)
     wrong_split = CliRunner().invoke(cli, ["train-check", "--squad", str(squad), "--reader",
                                            str(export), "--out", str(tmp_path / "c0")])
     assert wrong_split.exit_code == 1 and "article split" in wrong_split.output

@@ -43,6 +43,19 @@ def write_squad(folder: Path) -> Path:
     return folder
 
 
+def train_toy_reader(tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    """A reader trained a few steps on the toy articles (every layer but the top one
+    frozen): its SQuAD folder, its exported folder and its split's options."""
+    squad = write_squad(tmp_path / "squad")
+    export = tmp_path / "weights"
+    split = ["--seed", "1", "--held-out-articles", "1"]
+    reader = CliRunner().invoke(cli, ["train-reader", "--squad", str(squad), "--out",
+                                      str(tmp_path / "run"), "--epochs", "0.2",
+                                      "--frozen-layers", "5", *split, "--export", str(export)])
+    assert reader.exit_code == 0, reader.output
+    return squad, export, split
+
+
 def test_the_split_is_by_article_and_fixed() -> None:
     train, held = split_articles(list(ARTICLES), held_out=1, seed=0)
     assert len(held) == 1 and not set(train) & set(held)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from retrieval.answer.reader import Windowing, encode
-from retrieval.answer.training import Progress, _words, fit, split_articles
+from retrieval.answer.training import Progress, _words, fit, start_run
 from retrieval.errors import InputError
 
 
@@ -141,12 +141,8 @@ def train_calibration(model: Any, tokenizer: Any, windowing: Windowing,
     from retrieval.answer.adapter import adapter_tensors, add_adapter
     from retrieval.answer.answerability import batch_tensors
 
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    torch.manual_seed(settings.seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    train_ids, held_out = split_articles(list(articles), settings.held_out_articles,
-                                         settings.seed)
+    train_ids, held_out = start_run(out_dir, list(articles), settings.held_out_articles,
+                                    settings.seed, settings.threads)
     groups = build_groups(articles, questions, set(train_ids), settings.other_paragraphs,
                           settings.seed)
     if not groups:

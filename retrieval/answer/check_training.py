@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.answer.answerability import batch_tensors, mark_span
-from retrieval.answer.training import Progress, _words, fit, split_articles
+from retrieval.answer.training import Progress, _words, fit, start_run
 from retrieval.errors import InputError
 from retrieval.text.sentences import split_sentences
 
@@ -259,12 +259,8 @@ def train_check(base_path: str, reader_weights: dict[str, Any], articles: dict[s
 
     pairs_of = pairs_of or default_pairs
 
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    torch.manual_seed(settings.seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    train_ids, held_out = split_articles(list(articles), settings.held_out_articles,
-                                         settings.seed)
+    train_ids, held_out = start_run(out_dir, list(articles), settings.held_out_articles,
+                                    settings.seed, settings.threads)
     pairs = pairs_of(set(train_ids))
     if not pairs:
         raise InputError(f"No training pairs: the {len(train_ids)} training articles have no "

@@ -174,6 +174,13 @@ def load_check(files: ReaderFiles, base_path: str, reader: Any, tokenizer: Any,
                               str(section.get("level", "sentence")), tokenizer_lock)
 
 
+def windowing_of(files: ReaderFiles, max_answer_tokens: int = 30) -> Windowing:
+    """The windows the reader was trained on (its manifest's settings)."""
+    shape = files.manifest.get("settings", {}).get("windowing", {})
+    return Windowing(max_length=shape.get("max_length", 256), stride=shape.get("stride", 96),
+                     max_answer_tokens=max_answer_tokens)
+
+
 def load_span_reader(model: str, max_answer_tokens: int, check: bool = True,
                      check_weight: float = 0.0, calibrated: bool = True) -> SpanReader:
     """The configured reader (``reader.model``), with its answerability check when it has one
@@ -184,9 +191,7 @@ def load_span_reader(model: str, max_answer_tokens: int, check: bool = True,
     files = read_files(resolve_reader_folder(model), check, calibrated)
     base = resolve_embedding_model("packaged")
     encoder, tokenizer = load_model(files, base, calibrated)
-    shape = files.manifest.get("settings", {}).get("windowing", {})
-    windowing = Windowing(max_length=shape.get("max_length", 256),
-                          stride=shape.get("stride", 96), max_answer_tokens=max_answer_tokens)
+    windowing = windowing_of(files, max_answer_tokens)
     # One tokenizer, so one lock: the reader and its check set different truncation on it.
     lock = threading.Lock()
     checker = load_check(files, base, encoder, tokenizer, lock) \
@@ -212,31 +217,27 @@ def export(trained: dict[str, Any], folder: Path, manifest: dict[str, Any]) -> P
 
 def export_check(trained: dict[str, Any], folder: Path, section: dict[str, Any]) -> Path:
     """Adds the answerability check (float16) to an exported reader's folder and manifest."""
-    import torch
-    from safetensors.torch import save_file
-
-    weights = folder / CHECK_WEIGHTS
-    save_file({k: v.to(torch.float16).contiguous() for k, v in trained.items()}, str(weights))
-    weights.chmod(0o644)
-    manifest_path = folder / MANIFEST
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    manifest["answerability"] = {**section, "file": CHECK_WEIGHTS, "sha256": sha256(weights),
-                                 "bytes": weights.stat().st_size, "dtype": "float16"}
-    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    return weights
+    return _add_part(trained, folder, CHECK_WEIGHTS, "answerability", section)
 
 
 def export_calibration(trained: dict[str, Any], folder: Path, section: dict[str, Any]) -> Path:
     """Adds the calibration adapter (float16) to an exported reader's folder and manifest."""
+    return _add_part(trained, folder, CALIBRATION_WEIGHTS, "calibration", section)
+
+
+def _add_part(trained: dict[str, Any], folder: Path, file: str, name: str,
+              section: dict[str, Any]) -> Path:
+    """Writes ``trained`` (float16) as ``file`` beside the reader and its manifest section
+    ``name`` with the file's digest."""
     import torch
     from safetensors.torch import save_file
 
-    weights = folder / CALIBRATION_WEIGHTS
+    weights = folder / file
     save_file({k: v.to(torch.float16).contiguous() for k, v in trained.items()}, str(weights))
     weights.chmod(0o644)
     manifest_path = folder / MANIFEST
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    manifest["calibration"] = {**section, "file": CALIBRATION_WEIGHTS, "sha256": sha256(weights),
-                               "bytes": weights.stat().st_size, "dtype": "float16"}
+    manifest[name] = {**section, "file": file, "sha256": sha256(weights),
+                      "bytes": weights.stat().st_size, "dtype": "float16"}
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     return weights

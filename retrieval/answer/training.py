@@ -163,6 +163,19 @@ def _batch(windows: Windows, rows: Sequence[int]) -> dict[str, Any]:
             "end_positions": torch.tensor([windows.ends[r] for r in rows])}
 
 
+def start_run(out_dir: Path, article_ids: list[str], held_out: int, seed: int, threads: int
+              ) -> tuple[list[str], list[str]]:
+    """What every training run does first: torch's threads and seed, the run folder, and the
+    (training, held-out) article split."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return split_articles(article_ids, held_out, seed)
+
+
 def trainable_state(model: Any) -> dict[str, Any]:
     names = {n for n, p in model.named_parameters() if p.requires_grad}
     return {k: v.detach().clone() for k, v in model.state_dict().items() if k in names}
@@ -194,12 +207,8 @@ def train(base_path: str, articles: dict[str, str], questions: Sequence[dict[str
     """Trains (or resumes) into ``out_dir``; returns the run's record."""
     import torch
 
-    if settings.threads:
-        torch.set_num_threads(settings.threads)
-    torch.manual_seed(settings.seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    train_ids, held_out = split_articles(list(articles), settings.held_out_articles,
-                                         settings.seed)
+    train_ids, held_out = start_run(out_dir, list(articles), settings.held_out_articles,
+                                    settings.seed, settings.threads)
     examples = build_examples(articles, questions, set(train_ids), settings.negatives,
                               settings.seed)
     model, tokenizer = load_base(base_path, settings.freeze_embeddings,

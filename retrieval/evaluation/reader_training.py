@@ -20,15 +20,17 @@ from typing import Any
 
 from retrieval.answer.calibration_training import CalibrationSettings, train_calibration
 from retrieval.answer.check_training import CheckSettings, Pair, build_span_pairs, train_check
-from retrieval.answer.reader import SpanReader, Windowing
+from retrieval.answer.reader import SpanReader, Windowing  # noqa: F401  (Windowing: the CLI's)
 from retrieval.answer.trained_weights import (
     PACKAGED,
+    ReaderFiles,
     export,
     export_calibration,
     export_check,
     read_files,
     resolve_reader_folder,
     sha256,
+    windowing_of,
 )
 from retrieval.answer.training import TrainingSettings, train
 from retrieval.errors import InputError
@@ -92,13 +94,8 @@ def run_check_training(folder: Path, reader_folder: Path | None, out_dir: Path,
     from retrieval.models.embedder import resolve_embedding_model
 
     reader_folder = reader_folder or PACKAGED
-    files = read_files(reader_folder, check=False, calibration=False)
-    split = files.manifest.get("settings", {})
-    if (split.get("held_out_articles"), split.get("seed")) != (settings.held_out_articles,
-                                                                settings.seed):
-        raise InputError("The answerability check must train on its reader's article split: "
-                         f"use --seed {split.get('seed')} and --held-out-articles "
-                         f"{split.get('held_out_articles')}.")
+    files = _on_readers_split(reader_folder, "The answerability check",
+                              settings.held_out_articles, settings.seed)
     articles, questions = squad_data(folder)
     pairs_of = None
     if settings.level == "span":
@@ -174,23 +171,28 @@ def run_calibration(folder: Path, reader_folder: Path | None, out_dir: Path,
     from retrieval.answer.trained_weights import load_model
     from retrieval.models.embedder import resolve_embedding_model
 
-    files = read_files(reader_folder or PACKAGED, check=False, calibration=False)
-    split = files.manifest.get("settings", {})
-    if (split.get("held_out_articles"), split.get("seed")) != (settings.held_out_articles,
-                                                                settings.seed):
-        raise InputError("The calibration must train on its reader's article split: use "
-                         f"--seed {split.get('seed')} and --held-out-articles "
-                         f"{split.get('held_out_articles')}.")
+    files = _on_readers_split(reader_folder or PACKAGED, "The calibration",
+                              settings.held_out_articles, settings.seed)
     model, tokenizer = load_model(files, resolve_embedding_model("packaged"), calibrated=False)
-    shape = split.get("windowing", {})
-    windowing = Windowing(max_length=shape.get("max_length", 256),
-                          stride=shape.get("stride", 96))
+    windowing = windowing_of(files)
     articles, questions = squad_data(folder)
     record = train_calibration(model, tokenizer, windowing, articles, questions, out_dir,
                                settings, progress)
     record["reader_sha256"] = files.manifest["weights"]["sha256"]
     (out_dir / "run.json").write_text(json.dumps(record, indent=1))
     return record
+
+
+def _on_readers_split(reader_folder: Path, what: str, held_out_articles: int, seed: int
+                      ) -> ReaderFiles:
+    """The reader's files, once the run's article split is checked to be the reader's."""
+    files = read_files(reader_folder, check=False, calibration=False)
+    split = files.manifest.get("settings", {})
+    if (split.get("held_out_articles"), split.get("seed")) != (held_out_articles, seed):
+        raise InputError(f"{what} must train on its reader's article split: use --seed "
+                         f"{split.get('seed')} and --held-out-articles "
+                         f"{split.get('held_out_articles')}.")
+    return files
 
 
 def export_calibration_run(run_dir: Path, squad: Path, target: Path) -> Path:
