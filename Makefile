@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # The CPU build of torch; a plain "torch" pulls a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
-QUESTION ?= Who is China's lead trade negotiator?
+QUESTION ?= Where will the talks take place?
 export HF_HUB_OFFLINE ?= 1
 # llama-cpp-python compiles llama.cpp for this CPU (-march=native), minus Intel AMX: its AMX
 # path crashes on the packaged Q4_K model (llama.cpp #20824), while the ordinary repacking for

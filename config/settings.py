@@ -114,11 +114,12 @@ class AnswerSettings(_Section):
 class ReaderSettings(_Section):
     model: str = "packaged"
     passages: int = Field(6, ge=1, le=50)
+    context_chars: int = Field(1000, ge=0, le=20000)
     top_spans: int = Field(3, ge=1, le=10)
     min_margin: float = -9.0
     passage_weight: float = Field(10.0, ge=0.0)
-    check: bool = True
-    check_weight: float = Field(2.0, ge=0.0)
+    check: bool = False
+    check_weight: float = Field(1.0, ge=0.0)
     calibration: bool = True
     min_answerable: float = -100.0
     answer_by: Literal["reader", "llm"] = "reader"

@@ -22,6 +22,7 @@ import numpy as np
 
 from config import Settings
 from retrieval.answer.answerer import Answerer, Reader
+from retrieval.answer.neighbours import Widened, as_found, widen
 from retrieval.answer.trained_weights import load_span_reader
 from retrieval.errors import InputError, NotFoundError, StorageError
 from retrieval.ingest.pipeline import Ingestion, OnResult
@@ -74,7 +75,8 @@ class Engine:
         self._collections = OpenCollections(settings, self.embedder_dimension,
                                             on_open=SamplePreload(self.ingestion))
         self.answerer = Answerer(settings, search=self.search, llm=lambda: self.llm,
-                                 gate=lambda: self.gate, reader=lambda: self.reader)
+                                 gate=lambda: self.gate, reader=lambda: self.reader,
+                                 widen=self._reading_context)
         self.summarizer = Summarizer(settings, lambda: self.llm, self.embedder.embed)
         self.backups = Backups(settings)
         # The question log: what answers leave behind, votes, and the admins' views of it.
@@ -256,6 +258,16 @@ class Engine:
         cfg = self.settings.search
         params = SearchParams.from_settings(cfg, k)
         return hybrid_search(target, self.embedder.embed_query(query), query, params, allowed)
+
+    def _reading_context(self, found: Sequence[Passage], collection: str | None) -> Widened:
+        """What the reader reads: ``found`` widened by the paragraphs around each, up to
+        ``reader.context_chars``, from the collection's chunks."""
+        budget = self.settings.reader.context_chars
+        existing = self._existing(collection) if budget and found else None
+        if existing is None:
+            return as_found(found)
+        store = existing.store
+        return widen(found, budget, store.chunks_of_article, store.article_text)
 
     def _allowed_chunks(self, target: Collection, article: str | None,
                         collection: str | None) -> np.ndarray | None:

@@ -29,6 +29,8 @@ from retrieval.engine import SAMPLE_NAME, Engine, sample_article_bytes
 SECRET_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhX2kq.Zk3vTq9-s3cr3tT0k3n_n3v3rL0gg3d-4f7a"
 
 QUESTION = "Who is China's lead trade negotiator?"
+# What the real models answer right (make demo's question): "Switzerland".
+DEMO_QUESTION = "Where will the talks take place?"
 SAMPLE_TITLE = "China and U.S. Trade Talks: A Hardball Approach Amidst Tensions"
 
 HARBOUR = (b"Harbour News\n\nThe ferry to Skye now leaves Mallaig every hour, the harbour master "

@@ -6,6 +6,7 @@ L2-normalised), so texts that share words are near and others far, with no model
 token through ``on_token``; a queued exception is raised after the first tokens, as a model
 server that breaks off mid-answer would. It can wrap a real model and pass through whenever
 nothing is queued.
+``ScriptedReader``: a trained reader's double that finds given phrases in what it reads.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from retrieval.answer.reader import Prior, Reading, Span, ranked
 from retrieval.llm import LLM, Completion, Message, PromptStyle, TokenCallback
 
 WORD = re.compile(r"[a-z0-9]+")
@@ -154,3 +156,29 @@ class QueuedLLM:
                 time.sleep(self.token_pause_s)
             first = first if first is not None else time.perf_counter() - started
         return Completion(text, len(pieces), time.perf_counter() - started, first, "stop")
+
+
+class ScriptedReader:
+    """Finds the given phrases (best first) in the passages; "no answer" scores ``no_answer``."""
+
+    def __init__(self, *phrases: str, no_answer: float = 0.0,
+                 answerable: float | None = None) -> None:
+        self.phrases = phrases
+        self.no_answer = no_answer
+        self.answerable = answerable
+        self.read_texts: list[list[str]] = []
+        self.priors: list[dict[str, float]] = []  # each span's prior, by its text
+
+    def read(self, question: str, texts: Sequence[str], top_n: int = 3,
+             prior: Prior | None = None) -> Reading:
+        self.read_texts.append(list(texts))
+        spans = []
+        for rank, phrase in enumerate(self.phrases):
+            for i, text in enumerate(texts):
+                at = text.find(phrase)
+                if at >= 0:
+                    spans.append(Span(i, at, at + len(phrase), phrase, 10.0 - rank))
+                    break
+        self.priors.append({s.text: prior(s) for s in spans} if prior is not None else {})
+        return ranked(Reading(spans[:top_n], self.no_answer,
+                              self.answerable if spans else None), prior)

@@ -67,18 +67,18 @@ def test_list_json_has_the_documented_fields(run: Run) -> None:
 
 
 def test_ask_json_answers_with_citations_and_timings(run: Run) -> None:
-    result = run("ask", "--json", "Who is China's lead trade negotiator?")
+    result = run("ask", "--json", "Where will the talks take place?")
     assert result.code == 0
     answer = json.loads(result.stdout)
     assert set(answer) == {"answer", "abstained", "citations", "timings"}
-    assert "He Lifeng" in answer["answer"] and answer["abstained"] is False
+    assert "Switzerland" in answer["answer"] and answer["abstained"] is False
     assert set(answer["citations"][0]) == {"article_id", "title", "paragraph", "quote", "score"}
 
 
 def test_ask_streams_the_answer_then_the_citations(run: Run) -> None:
-    result = run("ask", "Who is China's lead trade negotiator?")
+    result = run("ask", "Where will the talks take place?")  # make demo's question
     lines = result.stdout.splitlines()
-    assert "He Lifeng" in lines[0]
+    assert "Switzerland" in lines[0]
     assert lines[1].lstrip().startswith("[1] China and U.S. Trade Talks")
 
 

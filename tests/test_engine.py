@@ -44,18 +44,18 @@ def test_a_removed_sample_article_is_not_preloaded_again(
     assert again.list_articles() == []
 
 
-def test_the_lead_negotiator_question_is_answered_with_a_citation(engine: Engine) -> None:
+def test_the_demo_question_is_answered_with_a_citation(engine: Engine) -> None:
     streamed: list[str] = []
-    answer = engine.ask("Who is China's lead trade negotiator?", on_token=streamed.append)
+    answer = engine.ask("Where will the talks take place?", on_token=streamed.append)
     assert not answer.abstained
-    assert "He Lifeng" in answer.text
-    assert "".join(streamed).strip().startswith("He Lifeng")
+    assert "Switzerland" in answer.text
+    assert "".join(streamed).strip().startswith("Switzerland")
     assert answer.citations
     citation = answer.citations[0]
     assert citation.title == SAMPLE_TITLE
-    assert "He Lifeng" in citation.quote
+    assert "Switzerland" in citation.quote
     text = engine.collection().store.article_text(citation.article_id)
-    assert "He Lifeng" in text.split("\n\n")[citation.paragraph]
+    assert "Switzerland" in text.split("\n\n")[citation.paragraph]
     assert answer.timings["total_s"] > 0
 
 

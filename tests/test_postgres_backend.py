@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fakes import QueuedLLM
+from fakes import QueuedLLM, ScriptedReader
 from postgres_fixture import PASSWORD, PgServer
 
 from bot.cli import cli
@@ -60,6 +60,18 @@ def test_a_write_on_one_host_is_seen_by_the_others_next_question(
     assert not any((tmp_path / "host-a").rglob("*.sqlite3"))  # nothing stored in files
     for host in ("host-a", "host-b"):  # but each host keeps its own index caches
         assert DataDir(tmp_path / host).collection("default").joinpath("index").is_dir()
+
+
+def test_the_reader_reads_passages_widened_from_the_database(
+    pg_url: str, fast_engine: Callable[..., Engine], tmp_path: Path,
+) -> None:
+    # The paragraphs around each found passage come from PostgreSQL's chunks and article text.
+    reader = ScriptedReader("six hours")
+    host = _host(fast_engine, tmp_path, "host", reader=reader, **ANSWERING)
+    host.ingest_bytes(VOLCANO.encode(), "volcano.txt")
+    answer = host.ask("How long was the airport shut?")
+    assert reader.read_texts[0] == [VOLCANO.split("\n\n", 1)[1]]
+    assert answer.text == "six hours" and answer.citations[0].paragraph == 1
 
 
 def test_one_guild_never_finds_anothers_article(

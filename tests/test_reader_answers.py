@@ -5,12 +5,11 @@ evidence sentence; its "no answer" applies to every backend."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import pytest
-from fakes import QueuedLLM
+from fakes import QueuedLLM, ScriptedReader
 
-from retrieval.answer.reader import Reading, Span, ranked
 from retrieval.engine import Engine
 
 VOLCANO = (
@@ -19,32 +18,6 @@ VOLCANO = (
     "Catania airport closed for six hours while crews cleared ash from the runway."
 )
 OPEN = {"search.min_score": -1.0, "search.min_support": -10.0}
-
-
-class ScriptedReader:
-    """Finds the given phrases (best first) in the passages; "no answer" scores ``no_answer``."""
-
-    def __init__(self, *phrases: str, no_answer: float = 0.0,
-                 answerable: float | None = None) -> None:
-        self.phrases = phrases
-        self.no_answer = no_answer
-        self.answerable = answerable
-        self.read_texts: list[list[str]] = []
-        self.priors: list[list[float]] = []
-
-    def read(self, question: str, texts: Sequence[str], top_n: int = 3,
-             prior: Sequence[float] = ()) -> Reading:
-        self.read_texts.append(list(texts))
-        self.priors.append(list(prior))
-        spans = []
-        for rank, phrase in enumerate(self.phrases):
-            for i, text in enumerate(texts):
-                at = text.find(phrase)
-                if at >= 0:
-                    spans.append(Span(i, at, at + len(phrase), phrase, 10.0 - rank))
-                    break
-        return ranked(Reading(spans[:top_n], self.no_answer,
-                              self.answerable if spans else None), prior)
 
 
 def test_the_readers_span_is_the_answer_and_its_sentence_the_citation(
@@ -61,7 +34,26 @@ def test_the_readers_span_is_the_answer_and_its_sentence_the_citation(
     assert answer.reader_margin == pytest.approx(10.0)
     assert "".join(streamed) == "six hours"
     assert llm.prompts == []  # answer_by = "reader": the base model is not asked
-    assert len(reader.read_texts[0]) >= 2  # it reads more than search.top_k passages
+
+
+def test_the_reader_reads_the_found_passages_with_their_neighbouring_paragraphs(
+        fast_engine: Callable[..., Engine]) -> None:
+    # Widened by the paragraphs around them, the two paragraphs touch: read once, together
+    # (the sample article, in the default collection too, comes after).
+    reader = ScriptedReader("six hours")
+    engine = fast_engine(reader=reader, **OPEN)
+    engine.ingest_bytes(VOLCANO.encode(), "volcano.txt")
+    answer = engine.ask("How long was the airport shut?")
+    assert reader.read_texts[0][0] == VOLCANO.split("\n\n", 1)[1]
+    # cited from its own paragraph, not the widened passage's first one
+    assert answer.citations[0].paragraph == 1
+    assert answer.citations[0].quote.startswith("Catania airport closed")
+
+    alone = ScriptedReader("six hours")
+    engine = fast_engine(reader=alone, **{**OPEN, "reader.context_chars": 0})
+    engine.ingest_bytes(VOLCANO.encode(), "volcano.txt")
+    engine.ask("How long was the airport shut?")
+    assert len(alone.read_texts[0]) >= 2  # each found passage alone, more than search.top_k
 
 
 def test_the_reader_ranks_spans_with_their_passages_search_scores(
@@ -72,9 +64,10 @@ def test_the_reader_ranks_spans_with_their_passages_search_scores(
     engine = fast_engine(reader=reader, **{**OPEN, "reader.passage_weight": 50.0})
     engine.ingest_bytes(VOLCANO.encode(), "volcano.txt")
     answer = engine.ask("When did Mount Etna erupt and send ash into the sky?")
-    found = engine.search("When did Mount Etna erupt and send ash into the sky?",
-                          k=len(reader.priors[0]))
-    assert reader.priors[0] == pytest.approx([50.0 * p.score for p in found])
+    found = engine.search("When did Mount Etna erupt and send ash into the sky?", k=6)
+    assert reader.priors[0] == pytest.approx({
+        phrase: 50.0 * next(p.score for p in found if phrase in p.text)
+        for phrase in ("six hours", "Sunday")})
     assert answer.text == "Sunday"
     assert answer.reader_margin == pytest.approx(9.0)  # the chosen span's own margin
 

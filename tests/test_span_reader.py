@@ -9,7 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from retrieval.answer.reader import Reading, Span, SpanReader, Windowing, ranked
+from retrieval.answer.reader import (
+    Reading,
+    Span,
+    SpanReader,
+    Windowing,
+    passage_prior,
+    ranked,
+)
 
 
 @pytest.fixture(scope="module")
@@ -103,11 +110,12 @@ def test_margin_is_best_span_minus_no_answer() -> None:
 
 def test_a_passage_prior_reorders_close_spans_but_keeps_their_own_scores() -> None:
     reading = Reading([Span(1, 0, 5, "Paris", 3.0), Span(0, 0, 4, "Rome", 2.5)], no_answer=1.0)
-    assert ranked(reading, [0.0, 0.0]) == reading
-    chosen = ranked(reading, [2.0, 1.0])  # passage 0 ranks higher in search
+    assert ranked(reading, passage_prior([0.0, 0.0])) == reading
+    chosen = ranked(reading, passage_prior([2.0, 1.0]))  # passage 0 ranks higher in search
     assert [s.text for s in chosen.spans] == ["Rome", "Paris"]
     assert chosen.margin == 1.5  # Rome's own score, not the prior's
-    assert ranked(reading, [0.4, 0.0]).spans == reading.spans  # too small to overturn
+    # too small to overturn
+    assert ranked(reading, passage_prior([0.4, 0.0])).spans == reading.spans
 
 
 def _exported(folder: Any) -> Any:

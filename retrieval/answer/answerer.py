@@ -13,7 +13,8 @@ from typing import Protocol
 
 from config import Settings
 from retrieval.answer import evidence, grounding, phrase_choice, prompts
-from retrieval.answer.reader import Reading
+from retrieval.answer.neighbours import Widened, as_found
+from retrieval.answer.reader import Prior, Reading
 from retrieval.llm import LLM, Completion, ConstrainedLLM, TokenCallback
 from retrieval.questions import check_question
 from retrieval.search.gate import SupportGate
@@ -27,7 +28,11 @@ class Search(Protocol):
 
 class Reader(Protocol):
     def read(self, question: str, texts: Sequence[str], top_n: int = 3,
-             prior: Sequence[float] = ()) -> Reading: ...
+             prior: Prior | None = None) -> Reading: ...
+
+
+# The found passages widened to what the reader reads (``neighbours.widen``), in a collection.
+Widen = Callable[[Sequence[Passage], str | None], Widened]
 
 
 class Answerer:
@@ -36,9 +41,11 @@ class Answerer:
 
     def __init__(self, settings: Settings, *, search: Search, llm: Callable[[], LLM],
                  gate: Callable[[], SupportGate],
-                 reader: Callable[[], Reader | None] = lambda: None):
+                 reader: Callable[[], Reader | None] = lambda: None,
+                 widen: Widen = lambda found, collection: as_found(found)):
         self.settings = settings
         self.search = search
+        self.widen = widen
         # Callables, so that each model still loads on first use.
         self._get_llm, self._get_gate, self._get_reader = llm, gate, reader
 
@@ -72,8 +79,8 @@ class Answerer:
             timings["total_s"] = time.perf_counter() - started
             return Answer(grounding.ABSTAIN_TEXT, True, [], timings, passages, context_tokens)
         if reader is not None:
-            return self._ask_reader(reader, question, found, history, on_token, started,
-                                    timings)
+            return self._ask_reader(reader, question, self.widen(found, collection), history,
+                                    on_token, started, timings)
         if self._extractive():
             return self._ask_extractive(question, passages, history, on_token, started, timings,
                                         context_tokens)
@@ -184,16 +191,18 @@ class Answerer:
 
 
     # -- the trained reader -----------------------------------------------------------------
-    def _ask_reader(self, reader: Reader, question: str, found: list[Passage],
+    def _ask_reader(self, reader: Reader, question: str, widened: Widened,
                     history: list[Turn], on_token: TokenCallback | None, started: float,
                     timings: dict[str, float]) -> Answer:
-        """The reader decides whether the passages answer the question and where; the LLM
-        chooses among its spans (base models, ``answer_by = "llm"``) or writes a sentence from
-        the best span's sentence (chat models)."""
+        """The reader decides whether the passages (widened to their neighbouring paragraphs)
+        answer the question and where; the LLM chooses among its spans (base models,
+        ``answer_by = "llm"``) or writes a sentence from the best span's sentence (chat
+        models)."""
         cfg = self.settings.reader
         began = time.perf_counter()
-        reading = reader.read(question, [p.text for p in found], top_n=cfg.top_spans,
-                              prior=[cfg.passage_weight * p.score for p in found])
+        read, found = widened.passages, widened.found
+        reading = reader.read(question, [p.text for p in read], top_n=cfg.top_spans,
+                              prior=widened.prior(cfg.passage_weight))
         timings["reader_s"] = time.perf_counter() - began
         if reading.margin < cfg.min_margin or (
                 reading.answerable is not None and reading.answerable < cfg.min_answerable):
@@ -201,23 +210,24 @@ class Answerer:
             return Answer(grounding.ABSTAIN_TEXT, True, [], timings, found,
                           reader_margin=reading.margin, answerable=reading.answerable)
         span = reading.spans[0]
+        chosen_by_llm = self._completion_style() and cfg.answer_by == "llm" and \
+            len(reading.spans) > 1 and self._can_extract()
+        if chosen_by_llm:  # the model streams its choice itself
+            span = self._llm_choice(question, reading, read, history, on_token, timings)
+        source, span = widened.cited(span)  # the span in its own paragraph
         text = span.text
         if not self._completion_style():
             # Held back, not streamed: a sentence that strays from the evidence is replaced
             # by the span, and the member never sees the rejected one.
-            text = self._chat_from_evidence(question, found[span.passage], span, history,
-                                            timings)
+            text = self._chat_from_evidence(question, source, span, history, timings)
             if on_token is not None:
                 on_token(text)
-        elif cfg.answer_by == "llm" and len(reading.spans) > 1 and self._can_extract():
-            span = self._llm_choice(question, reading, found, history, on_token, timings)
-            text = span.text
-        else:
+        elif not chosen_by_llm:
             # The reader's span is the whole answer: its first token is the answer itself.
             timings["first_token_s"] = time.perf_counter() - started
             if on_token is not None:
                 on_token(text)
-        citation = grounding.cite_span(found[span.passage], span.start, span.end - span.start,
+        citation = grounding.cite_span(source, span.start, span.end - span.start,
                                        self.settings.answer.quote_chars)
         timings["total_s"] = time.perf_counter() - started
         return Answer(text, False, [citation], timings, found, reader_margin=reading.margin,

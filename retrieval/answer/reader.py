@@ -7,17 +7,18 @@ score is the lowest score of the [CLS] "span" over the windows (the window most 
 holds an answer decides). ``Reading.margin`` (best span minus no-answer) is what the answer
 path compares with its calibrated threshold.
 
-A ``prior`` per passage (the answer path passes ``reader.passage_weight`` times each
-passage's search score) is added to its spans' scores when they are ranked, never to the
-scores themselves: the margin stays the chosen span's own. With an answerability check and a
-``check_weight``, the check reads every candidate span and that many times its logit joins
-the ranking too; ``Reading.answerable`` is then the chosen span's.
+A ``prior`` for each span (the answer path gives ``reader.passage_weight`` times the search
+score of the found passage that holds it: ``passage_prior``, or ``neighbours``) is added to its
+score when the spans are ranked, never to the score itself: the margin stays the chosen span's
+own. With an answerability check and a ``check_weight``, the check reads every candidate span
+and that many times its logit joins the ranking too; ``Reading.answerable`` is then the chosen
+span's.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -65,6 +66,15 @@ class Reading:
         return self.spans[0].score - self.no_answer if self.spans else float("-inf")
 
 
+# What ranks a span up, beside its own score (see the module's docstring).
+Prior = Callable[[Span], float]
+
+
+def passage_prior(values: Sequence[float]) -> Prior:
+    """Each span gets the value of the passage it was read in."""
+    return lambda span: values[span.passage]
+
+
 def encode(tokenizer: Any, questions: Sequence[str], texts: Sequence[str],
            windowing: Windowing) -> Any:
     """Question/passage pairs as windows: truncates only the passage, with overlap."""
@@ -95,16 +105,16 @@ def _best_in_window(start: np.ndarray, end: np.ndarray, context: np.ndarray,
     return found
 
 
-def ranked(reading: Reading, prior: Sequence[float] = (),
+def ranked(reading: Reading, prior: Prior | None = None,
            bonus: Sequence[float] = ()) -> Reading:
-    """``reading`` with its spans ordered by score plus their passage's ``prior`` plus their
-    own ``bonus`` (one per span, in the reading's order)."""
-    if (not prior and not bonus) or len(reading.spans) < 2:
+    """``reading`` with its spans ordered by score plus their ``prior`` plus their own
+    ``bonus`` (one per span, in the reading's order)."""
+    if (prior is None and not bonus) or len(reading.spans) < 2:
         return reading
 
     def key(i: int) -> float:
         span = reading.spans[i]
-        return -(span.score + (prior[span.passage] if prior else 0.0) +
+        return -(span.score + (prior(span) if prior is not None else 0.0) +
                  (bonus[i] if bonus else 0.0))
 
     return replace(reading, spans=[reading.spans[i]
@@ -176,7 +186,7 @@ class SpanReader:
         return np.concatenate(starts), np.concatenate(ends)
 
     def read(self, question: str, texts: Sequence[str], top_n: int = 3,
-             prior: Sequence[float] = ()) -> Reading:
+             prior: Prior | None = None) -> Reading:
         texts = list(texts)
         if not texts:
             return Reading([], float("inf"))
@@ -214,7 +224,7 @@ class SpanReader:
         return readings
 
     def _checked(self, question: str, texts: Sequence[str], reading: Reading,
-                 prior: Sequence[float] = ()) -> Reading:
+                 prior: Prior | None = None) -> Reading:
         """The spans ranked (``prior``, and the check's logits when it ranks too), with the
         check's score for the chosen one."""
         if self.check is None or not reading.spans:

@@ -1,0 +1,141 @@
+"""What the reader reads: the passages search found, each widened to the paragraphs around it.
+
+A found chunk is one paragraph or part of one. Read with whole paragraphs before and after it,
+up to ``reader.context_chars`` characters, a found passage gives the reader the context its
+answer leans on ("the talks" of one paragraph are "a meeting" in the one before); a paragraph
+longer than that is read as found (Wikipedia's long paragraphs read worse widened). Widened
+passages of one article that touch or overlap are merged, so each part of an article is read
+once, in one stretch; they come in the order of the best found passage each holds.
+
+Spans are still ranked by the search score of the found passage that holds them (spans in the
+added paragraphs get the lowest found passage's), and cited from their own paragraph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from retrieval.answer.reader import Prior, Span
+from retrieval.store.backend import StoredChunk
+from retrieval.types import Passage
+
+
+@dataclass(frozen=True)
+class Widened:
+    """The passages the reader reads, and how a span read in them maps back to the found
+    passages (its prior) and to its own paragraph (its citation)."""
+
+    found: list[Passage]
+    passages: list[Passage]  # what the reader reads; ``Span.passage`` indexes these
+    # For each passage read: the article's chunks it spans (empty: a found passage as is).
+    chunks: list[list[StoredChunk]]
+
+    def prior(self, weight: float) -> Prior:
+        """``weight`` times the search score of the found passage that holds a span, or of
+        the lowest found passage for a span in an added paragraph."""
+        lowest = min((p.score for p in self.found), default=0.0)
+
+        def prior(span: Span) -> float:
+            held = self._holder(span)
+            return weight * (held.score if held is not None else lowest)
+
+        return prior
+
+    def _holder(self, span: Span) -> Passage | None:
+        read = self.passages[span.passage]
+        start, end = read.start + span.start, read.start + span.end
+        for found in self.found:
+            if found.article_id == read.article_id and found.start <= start and \
+                    end <= found.end:
+                return found
+        return None
+
+    def cited(self, span: Span) -> tuple[Passage, Span]:
+        """The paragraph that holds ``span`` as a passage (to the span's end should it run
+        past it), and the span within it: what the citation quotes."""
+        read = self.passages[span.passage]
+        chunks = self.chunks[span.passage]
+        if not chunks:
+            return read, span
+        start, end = read.start + span.start, read.start + span.end
+        first = next((c for c in reversed(chunks) if c.start <= start), chunks[0])
+        own = [c for c in chunks if c.paragraph == first.paragraph]
+        last = max(own[-1].end, min(end, chunks[-1].end))
+        lo = own[0].start
+        passage = replace(read, chunk_id=first.id, paragraph=first.paragraph, start=lo,
+                          end=last, text=read.text[lo - read.start:last - read.start])
+        return passage, replace(span, passage=0, start=start - lo, end=end - lo)
+
+
+def as_found(found: Sequence[Passage]) -> Widened:
+    """The found passages read as they are (``reader.context_chars = 0``)."""
+    return Widened(list(found), list(found), [[] for _ in found])
+
+
+def _neighbourhood(chunks: Sequence[StoredChunk], at: int, budget: int) -> tuple[int, int]:
+    """The run of ``chunks`` (first and last index) read for the found chunk ``at``: its whole
+    paragraph, then whole paragraphs before and after it, nearest first, for as long as the
+    text stays within ``budget`` characters; the chunk alone when its paragraph is longer."""
+    def first_of(paragraph: int) -> int:
+        return next(i for i, c in enumerate(chunks) if c.paragraph == paragraph)
+
+    def last_of(paragraph: int) -> int:
+        return max(i for i, c in enumerate(chunks) if c.paragraph == paragraph)
+
+    lo, hi = first_of(chunks[at].paragraph), last_of(chunks[at].paragraph)
+    if chunks[hi].end - chunks[lo].start > budget:
+        return at, at
+    grew = True
+    while grew:
+        grew = False
+        if lo > 0:
+            before = first_of(chunks[lo - 1].paragraph)
+            if chunks[hi].end - chunks[before].start <= budget:
+                lo, grew = before, True
+        if hi < len(chunks) - 1:
+            after = last_of(chunks[hi + 1].paragraph)
+            if chunks[after].end - chunks[lo].start <= budget:
+                hi, grew = after, True
+    return lo, hi
+
+
+def widen(found: Sequence[Passage], budget: int,
+          chunks_of: Callable[[int], Sequence[StoredChunk]],
+          article_text: Callable[[int], str]) -> Widened:
+    """``found``, each widened by whole paragraphs around it up to ``budget`` characters,
+    merged per article where they touch.
+
+    ``chunks_of`` and ``article_text`` read the collection (an article's chunks in order and
+    its text). A found passage whose article is gone or changed since the search is read as
+    it is."""
+    if budget <= 0 or not found:
+        return as_found(found)
+    read: list[tuple[int, Passage, list[StoredChunk]]] = []  # (best found rank, ...)
+    by_article: dict[int, list[tuple[int, Passage]]] = {}
+    for rank, passage in enumerate(found):
+        by_article.setdefault(passage.article_id, []).append((rank, passage))
+    for article_id, hits in by_article.items():
+        chunks = list(chunks_of(article_id))
+        text = article_text(article_id) if chunks else ""
+        index = {c.id: i for i, c in enumerate(chunks)}
+        if any(p.chunk_id not in index for _, p in hits) or \
+                any(text[c.start:c.end] != c.text for c in chunks):
+            read.extend((rank, passage, []) for rank, passage in hits)
+            continue
+        runs = sorted((*_neighbourhood(chunks, index[p.chunk_id], budget), rank)
+                      for rank, p in hits)
+        merged: list[list[int]] = []
+        for lo, hi, rank in runs:
+            if merged and lo <= merged[-1][1] + 1:  # overlapping or touching
+                merged[-1][1] = max(merged[-1][1], hi)
+                merged[-1][2] = min(merged[-1][2], rank)
+            else:
+                merged.append([lo, hi, rank])
+        for lo, hi, rank in merged:
+            start, end = chunks[lo].start, chunks[hi].end
+            read.append((rank, replace(found[rank], chunk_id=chunks[lo].id,
+                                       paragraph=chunks[lo].paragraph, start=start, end=end,
+                                       text=text[start:end]), chunks[lo:hi + 1]))
+    read.sort(key=lambda item: item[0])
+    return Widened(list(found), [p for _, p, _ in read], [c for _, _, c in read])
