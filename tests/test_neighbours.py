@@ -78,6 +78,10 @@ def test_a_span_in_an_added_paragraph_gets_the_lowest_found_prior() -> None:
     monday = text.index("Monday")  # paragraph 0, added around paragraph 1
     assert prior(Span(0, geneva, geneva + 6, "Geneva", 1.0)) == pytest.approx(9.0)
     assert prior(Span(0, monday, monday + 6, "Monday", 1.0)) == pytest.approx(5.0)
+    # a span running from one found passage into the next: the one it starts in
+    across = text.index("Geneva")
+    lasts = text.index("It lasts") + 8
+    assert prior(Span(0, across, lasts, text[across:lasts], 1.0)) == pytest.approx(9.0)
 
 
 def test_a_span_is_cited_from_its_own_paragraph() -> None:

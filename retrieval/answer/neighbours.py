@@ -7,7 +7,7 @@ longer than that is read as found (Wikipedia's long paragraphs read worse widene
 passages of one article that touch or overlap are merged, so each part of an article is read
 once, in one stretch; they come in the order of the best found passage each holds.
 
-Spans are still ranked by the search score of the found passage that holds them (spans in the
+Spans are still ranked by the search score of the found passage they start in (spans in the
 added paragraphs get the lowest found passage's), and cited from their own paragraph.
 """
 
@@ -32,8 +32,8 @@ class Widened:
     chunks: list[list[StoredChunk]]
 
     def prior(self, weight: float) -> Prior:
-        """``weight`` times the search score of the found passage that holds a span, or of
-        the lowest found passage for a span in an added paragraph."""
+        """``weight`` times the search score of the found passage a span starts in, or of the
+        lowest found passage for a span in an added paragraph."""
         lowest = min((p.score for p in self.found), default=0.0)
 
         def prior(span: Span) -> float:
@@ -44,10 +44,9 @@ class Widened:
 
     def _holder(self, span: Span) -> Passage | None:
         read = self.passages[span.passage]
-        start, end = read.start + span.start, read.start + span.end
+        start = read.start + span.start
         for found in self.found:
-            if found.article_id == read.article_id and found.start <= start and \
-                    end <= found.end:
+            if found.article_id == read.article_id and found.start <= start < found.end:
                 return found
         return None
 
