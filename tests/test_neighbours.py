@@ -3,6 +3,8 @@ budget of characters, merged where they touch (fast tier, no models)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from retrieval.answer.neighbours import Widened, as_found, widen
@@ -50,6 +52,9 @@ def test_touching_neighbourhoods_merge_and_distant_ones_stay_apart_best_first() 
 
     merged = _widen([_found(1, 0.9), _found(3, 0.5)])
     assert [p.text for p in merged.passages] == ["\n\n".join(PARAGRAPHS[0:5])]
+    # touching without overlapping (0-1 and 2-3): still one stretch
+    touching = _widen([_found(1, 0.9), _found(3, 0.5)], budget=42)
+    assert [p.text for p in touching.passages] == ["\n\n".join(PARAGRAPHS[0:4])]
 
 
 def test_the_budget_bounds_the_widening_and_a_long_paragraph_is_read_as_found() -> None:
@@ -92,6 +97,13 @@ def test_a_span_is_cited_from_its_own_paragraph() -> None:
     assert source.paragraph == 2 and source.text == PARAGRAPHS[2]
     assert source.text[span.start:span.end] == "2 days"
     assert source.chunk_id == 102
+    # its score is that of the found passage it sits in, or the lowest found one's
+    two = _widen([_found(1, 0.9), replace(_found(2, 0.4), dense=0.3)])
+    text = two.passages[0].text
+    at = text.index("2 days")
+    assert two.cited(Span(0, at, at + 6, "2 days", 1.0))[0].dense == 0.3
+    monday = text.index("Monday")
+    assert two.cited(Span(0, monday, monday + 6, "Monday", 1.0))[0].score == 0.4
 
 
 def test_without_widening_or_without_the_article_the_found_passages_are_read_as_they_are(
@@ -106,6 +118,9 @@ def test_without_widening_or_without_the_article_the_found_passages_are_read_as_
     # text that no longer matches its chunks (re-ingested meanwhile): as found
     assert widen(found, 1, lambda a: _chunks(a), lambda a: "x" * len(TEXT)).passages == found
     assert as_found(found).passages == found
+    # overlapping found chunks read as found: a span's prior is the one it was read in
+    overlapping = [_found(1, 0.9), replace(_found(1, 0.2), chunk_id=999)]
+    assert as_found(overlapping).prior(10.0)(Span(1, 0, 4, "They", 1.0)) == pytest.approx(2.0)
 
 
 def test_passages_of_two_articles_are_widened_each_in_its_own() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from config import Settings
@@ -213,7 +214,7 @@ class Answerer:
         chosen_by_llm = self._completion_style() and cfg.answer_by == "llm" and \
             len(reading.spans) > 1 and self._can_extract()
         if chosen_by_llm:  # the model streams its choice itself
-            span = self._llm_choice(question, reading, read, history, on_token, timings)
+            span = self._llm_choice(question, reading, widened, history, on_token, timings)
         source, span = widened.cited(span)  # the span in its own paragraph
         text = span.text
         if not self._completion_style():
@@ -233,12 +234,17 @@ class Answerer:
         return Answer(text, False, [citation], timings, found, reader_margin=reading.margin,
                       answerable=reading.answerable)
 
-    def _llm_choice(self, question: str, reading: Reading, found: list[Passage],
+    def _llm_choice(self, question: str, reading: Reading, widened: Widened,
                     history: list[Turn], on_token: TokenCallback | None,
                     timings: dict[str, float]) -> evidence.Span:
         llm = self.llm
         assert isinstance(llm, ConstrainedLLM)
-        context = evidence.choice_context(reading.spans, found)
+        # Each candidate's sentence from its own paragraph: a widened passage's sentences may
+        # run across a paragraph break (a headline has no full stop).
+        cited = [widened.cited(span) for span in reading.spans]
+        context = evidence.choice_context(
+            [replace(span, passage=i) for i, (_, span) in enumerate(cited)],
+            [source for source, _ in cited])
         prompt = prompts.completion_prompt_from(question, context, history)
         completion = llm.complete_within(prompt, [s.text for s in reading.spans],
                                          max_tokens=self.settings.llm.max_tokens,

@@ -44,6 +44,8 @@ class Widened:
 
     def _holder(self, span: Span) -> Passage | None:
         read = self.passages[span.passage]
+        if not self.chunks[span.passage]:  # a found passage read as it is
+            return read
         start = read.start + span.start
         for found in self.found:
             if found.article_id == read.article_id and found.start <= start < found.end:
@@ -52,18 +54,21 @@ class Widened:
 
     def cited(self, span: Span) -> tuple[Passage, Span]:
         """The paragraph that holds ``span`` as a passage (to the span's end should it run
-        past it), and the span within it: what the citation quotes."""
+        past it), with the scores of the found passage it starts in (or of the lowest found
+        passage), and the span within it: what the citation quotes."""
         read = self.passages[span.passage]
         chunks = self.chunks[span.passage]
         if not chunks:
             return read, span
+        held = self._holder(span) or min(self.found, key=lambda p: p.score)
         start, end = read.start + span.start, read.start + span.end
         first = next((c for c in reversed(chunks) if c.start <= start), chunks[0])
         own = [c for c in chunks if c.paragraph == first.paragraph]
         last = max(own[-1].end, min(end, chunks[-1].end))
         lo = own[0].start
         passage = replace(read, chunk_id=first.id, paragraph=first.paragraph, start=lo,
-                          end=last, text=read.text[lo - read.start:last - read.start])
+                          end=last, text=read.text[lo - read.start:last - read.start],
+                          score=held.score, dense=held.dense)
         return passage, replace(span, passage=0, start=start - lo, end=end - lo)
 
 
