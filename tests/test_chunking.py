@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from retrieval.ingest.chunking import chunk_paragraphs
 from retrieval.models.embedder import Embedder
-from retrieval.text.sentences import split_sentences
+from retrieval.text.sentences import sentence_around, split_sentences
 
 EMBEDDER = Embedder("packaged")
 count = EMBEDDER.count_tokens
@@ -23,6 +23,16 @@ def test_sentences_do_not_split_after_abbreviations() -> None:
         "He said no.",
         "Talks resume in Geneva!",
     ]
+
+
+def test_a_paragraph_break_ends_the_sentence_around_a_span() -> None:
+    # A headline has no full stop: the span's sentence still starts after the break.
+    text = "Talks resume.\n\nTrade Talks Resume\n\nThey meet in Geneva. Markets rose."
+    at = text.index("Geneva")
+    start, end = sentence_around(text, at, at + 6)
+    assert text[start:end] == "They meet in Geneva."
+    head = text.index("Trade")
+    assert text[slice(*sentence_around(text, head, head + 5))] == "Trade Talks Resume"
 
 
 def test_chunks_respect_the_token_limit_and_sentence_boundaries() -> None:

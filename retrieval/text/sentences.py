@@ -49,7 +49,12 @@ def sentence_starts(text: str) -> list[int]:
 
 def sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
     """The character range of the sentence of ``text`` that holds the span ``start``-``end``
-    (widened to the span's end when the span runs past it)."""
+    (widened to the span's end when the span runs past it). A paragraph break ends a
+    sentence even without a full stop (a headline before it)."""
     bounds = split_sentences(text) or [(0, len(text))]
     s, e = next(((s, e) for s, e in bounds if s <= start < e), (0, len(text)))
+    before = text.rfind("\n\n", 0, start)
+    after = text.find("\n\n", start)
+    s = max(s, before + 2) if before >= 0 else s
+    e = min(e, after) if after >= 0 else e
     return s, max(e, end)
