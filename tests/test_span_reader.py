@@ -9,14 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from retrieval.answer.reader import (
-    Reading,
-    Span,
-    SpanReader,
-    Windowing,
-    passage_prior,
-    ranked,
-)
+from retrieval.answer.reader import Prior, Reading, Span, SpanReader, Windowing, ranked
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +99,11 @@ def test_margin_is_best_span_minus_no_answer() -> None:
     reading = Reading([Span(0, 0, 5, "Paris", 3.0)], no_answer=1.0)
     assert reading.margin == 2.0
     assert np.isneginf(Reading([], 0.0).margin)
+
+
+def passage_prior(values: list[float]) -> Prior:
+    """Each span gets the value of the passage it was read in."""
+    return lambda span: values[span.passage]
 
 
 def test_a_passage_prior_reorders_close_spans_but_keeps_their_own_scores() -> None:

@@ -34,15 +34,11 @@ class Widened:
     def prior(self, weight: float) -> Prior:
         """``weight`` times the search score of the found passage a span starts in, or of the
         lowest found passage for a span in an added paragraph."""
-        lowest = min((p.score for p in self.found), default=0.0)
+        return lambda span: weight * self._scored_by(span).score
 
-        def prior(span: Span) -> float:
-            held = self._holder(span)
-            return weight * (held.score if held is not None else lowest)
-
-        return prior
-
-    def _holder(self, span: Span) -> Passage | None:
+    def _scored_by(self, span: Span) -> Passage:
+        """The found passage whose scores a span takes: the one it starts in, else the
+        lowest."""
         read = self.passages[span.passage]
         if not self.chunks[span.passage]:  # a found passage read as it is
             return read
@@ -50,7 +46,7 @@ class Widened:
         for found in self.found:
             if found.article_id == read.article_id and found.start <= start < found.end:
                 return found
-        return None
+        return min(self.found, key=lambda p: p.score)
 
     def cited(self, span: Span) -> tuple[Passage, Span]:
         """The paragraph that holds ``span`` as a passage (to the span's end should it run
@@ -60,7 +56,7 @@ class Widened:
         chunks = self.chunks[span.passage]
         if not chunks:
             return read, span
-        held = self._holder(span) or min(self.found, key=lambda p: p.score)
+        held = self._scored_by(span)
         start, end = read.start + span.start, read.start + span.end
         first = next((c for c in reversed(chunks) if c.start <= start), chunks[0])
         own = [c for c in chunks if c.paragraph == first.paragraph]
@@ -77,28 +73,24 @@ def as_found(found: Sequence[Passage]) -> Widened:
     return Widened(list(found), list(found), [[] for _ in found])
 
 
-def _neighbourhood(chunks: Sequence[StoredChunk], at: int, budget: int) -> tuple[int, int]:
+def _neighbourhood(chunks: Sequence[StoredChunk], paragraphs: dict[int, tuple[int, int]],
+                   at: int, budget: int) -> tuple[int, int]:
     """The run of ``chunks`` (first and last index) read for the found chunk ``at``: its whole
     paragraph, then whole paragraphs before and after it, nearest first, for as long as the
-    text stays within ``budget`` characters; the chunk alone when its paragraph is longer."""
-    def first_of(paragraph: int) -> int:
-        return next(i for i, c in enumerate(chunks) if c.paragraph == paragraph)
-
-    def last_of(paragraph: int) -> int:
-        return max(i for i, c in enumerate(chunks) if c.paragraph == paragraph)
-
-    lo, hi = first_of(chunks[at].paragraph), last_of(chunks[at].paragraph)
+    text stays within ``budget`` characters; the chunk alone when its paragraph is longer.
+    ``paragraphs`` gives each paragraph's first and last chunk."""
+    lo, hi = paragraphs[chunks[at].paragraph]
     if chunks[hi].end - chunks[lo].start > budget:
         return at, at
     grew = True
     while grew:
         grew = False
         if lo > 0:
-            before = first_of(chunks[lo - 1].paragraph)
+            before = paragraphs[chunks[lo - 1].paragraph][0]
             if chunks[hi].end - chunks[before].start <= budget:
                 lo, grew = before, True
         if hi < len(chunks) - 1:
-            after = last_of(chunks[hi + 1].paragraph)
+            after = paragraphs[chunks[hi + 1].paragraph][1]
             if chunks[after].end - chunks[lo].start <= budget:
                 hi, grew = after, True
     return lo, hi
@@ -127,7 +119,10 @@ def widen(found: Sequence[Passage], budget: int,
                 any(text[c.start:c.end] != c.text for c in chunks):
             read.extend((rank, passage, []) for rank, passage in hits)
             continue
-        runs = sorted((*_neighbourhood(chunks, index[p.chunk_id], budget), rank)
+        paragraphs: dict[int, tuple[int, int]] = {}
+        for i, c in enumerate(chunks):
+            paragraphs[c.paragraph] = (paragraphs.get(c.paragraph, (i, i))[0], i)
+        runs = sorted((*_neighbourhood(chunks, paragraphs, index[p.chunk_id], budget), rank)
                       for rank, p in hits)
         merged: list[list[int]] = []
         for lo, hi, rank in runs:

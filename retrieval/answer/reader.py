@@ -8,7 +8,7 @@ holds an answer decides). ``Reading.margin`` (best span minus no-answer) is what
 path compares with its calibrated threshold.
 
 A ``prior`` for each span (the answer path gives ``reader.passage_weight`` times the search
-score of the found passage that holds it: ``passage_prior``, or ``neighbours``) is added to its
+score of the found passage that holds it: ``neighbours.Widened.prior``) is added to its
 score when the spans are ranked, never to the score itself: the margin stays the chosen span's
 own. With an answerability check and a ``check_weight``, the check reads every candidate span
 and that many times its logit joins the ranking too; ``Reading.answerable`` is then the chosen
@@ -68,11 +68,6 @@ class Reading:
 
 # What ranks a span up, beside its own score (see the module's docstring).
 Prior = Callable[[Span], float]
-
-
-def passage_prior(values: Sequence[float]) -> Prior:
-    """Each span gets the value of the passage it was read in."""
-    return lambda span: values[span.passage]
 
 
 def encode(tokenizer: Any, questions: Sequence[str], texts: Sequence[str],
